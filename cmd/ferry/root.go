@@ -1,0 +1,96 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+const defaultConfigPath = "/etc/ferry/ferry.toml"
+
+// globalOptions holds the persistent flags every command sees.
+type globalOptions struct {
+	configPath string
+	logLevel   string
+	json       bool
+
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func newRootCommand(g *globalOptions) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ferry",
+		Short: "Sync, back up and replicate data across clouds",
+		Long: `Ferry syncs directories and S3 buckets by plan, on a schedule or as files
+change, keeps point-in-time backups in vaults and replicates them to another
+cloud, and mounts vaults and remotes as directories.
+
+The configuration file is TOML; see docs/config.md.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("config") {
+				if env := os.Getenv("FERRY_CONFIG"); env != "" {
+					g.configPath = env
+				}
+			}
+			return nil
+		},
+	}
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitCodesHelp())
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.configPath, "config", defaultConfigPath, "configuration file (env FERRY_CONFIG)")
+	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (default: the config's log_level, else info)")
+	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON instead of text")
+
+	root.AddCommand(
+		newVersionCommand(g),
+	)
+	addCommands(root, g)
+	return root
+}
+
+// commandConstructors is filled by init functions of the command files, so
+// each command group stays in its own file.
+var commandConstructors []func(*globalOptions) *cobra.Command
+
+func addCommands(root *cobra.Command, g *globalOptions) {
+	for _, c := range commandConstructors {
+		root.AddCommand(c(g))
+	}
+}
+
+// logger builds the CLI's logger: text on stderr at the chosen level.
+func (g *globalOptions) logger(configLevel string) *slog.Logger {
+	level := g.logLevel
+	if level == "" {
+		level = configLevel
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil || level == "" {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// version is set by the linker (-X main.version=...).
+var version = "dev"
+
+func newVersionCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print Ferry's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := io.WriteString(g.stdout, "ferry "+version+"\n")
+			return err
+		},
+	}
+}

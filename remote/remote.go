@@ -1,0 +1,102 @@
+package remote
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// ObjectInfo describes one object (a file) in a Store.
+type ObjectInfo struct {
+	// Key is the object's path relative to the store's root, slash
+	// separated. For an entry with a SkipReason it is a printable form of
+	// the name (see PrintableKey), not necessarily a valid key.
+	Key string
+	// Size in bytes.
+	Size int64
+	// ModTime is the modification time the object was stored with (the
+	// mtime metadata), or the time the store last wrote it when no mtime
+	// was recorded.
+	ModTime time.Time
+	// ETag is the store's opaque version tag; it changes whenever the
+	// content may have changed. It is not a content hash.
+	ETag string
+	// SHA256 is the lower-case hex SHA-256 of the content, or "" when the
+	// store does not know it.
+	SHA256 string
+	// SkipReason is set only by List, for an entry that exists but must not
+	// be copied: a name that breaks the key rules, a socket or device, an
+	// object in an archive storage class, a symlink loop. It says why.
+	SkipReason string
+}
+
+// PutMeta is what a caller records with an object on Put.
+type PutMeta struct {
+	// ModTime is stored as the object's mtime (S3: x-amz-meta-mtime, as
+	// rclone and s3fs write it). Zero means "now".
+	ModTime time.Time
+	// SHA256 is the hex SHA-256 the caller computed for the content, or ""
+	// if it does not know it. When set, a store that computes the hash of
+	// what it received MUST fail the Put (leaving no object) on mismatch.
+	SHA256 string
+}
+
+// Store is a flat namespace of objects addressed by key.
+//
+// Keys are slash-separated paths relative to the store's root and MUST pass
+// ValidateKey; a method given an invalid key returns an error wrapping
+// ErrInvalidKey and touches nothing. Every method takes a context first and
+// returns promptly with ctx.Err() (possibly wrapped) once it is canceled.
+// Implementations are safe for concurrent use.
+type Store interface {
+	// Stat returns the object's info, or an error wrapping ErrNotExist when
+	// there is no object at key.
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+
+	// List calls fn for every object whose key starts with prefix, recursively
+	// and in byte-wise key order. It streams: it never holds the whole listing
+	// in memory. prefix is "" for everything, or a directory key ending in
+	// "/" (e.g. "photos/"). A prefix with nothing under it is not an error.
+	// Entries that cannot be copied are passed with SkipReason set. List stops
+	// and returns fn's error as-is when fn returns one, or the context's error.
+	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
+
+	// Open returns a reader over length bytes of the object starting at
+	// offset; length < 0 means to the end. Reading past the end of the object
+	// yields io.EOF early, not an error. ErrNotExist when absent. The caller
+	// closes the reader.
+	Open(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
+
+	// Put stores size bytes read from r at key, replacing any object there.
+	// It is atomic: readers see the old object or the whole new one, never
+	// a part. If r fails, returns fewer or more than size bytes, or ctx is
+	// canceled, Put returns an error and leaves the previous state (no new
+	// object, no temporary left visible to List). size < 0 means unknown.
+	// The returned ObjectInfo describes what was stored; its SHA256 is the
+	// hash of the bytes the store received.
+	Put(ctx context.Context, key string, r io.Reader, size int64, meta PutMeta) (ObjectInfo, error)
+
+	// Delete removes the object at key. Deleting an absent key is not an
+	// error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Copier is a Store that can copy an object server-side, without the data
+// passing through Ferry.
+type Copier interface {
+	Copy(ctx context.Context, srcKey, dstKey string) (ObjectInfo, error)
+}
+
+// DirLister is a Store that can list one directory level: the objects
+// directly under prefix and the names of its sub-directories ("common
+// prefixes"), without walking the whole subtree. Mounts use it.
+type DirLister interface {
+	ListDir(ctx context.Context, prefix string, fn func(entry DirEntry) error) error
+}
+
+// DirEntry is one item of a ListDir: an object, or a sub-directory (Dir set,
+// Info.Key the directory key ending in "/").
+type DirEntry struct {
+	Dir  bool
+	Info ObjectInfo
+}
