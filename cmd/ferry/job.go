@@ -1,0 +1,254 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferrysync/ferry/state"
+)
+
+func init() { commandConstructors = append(commandConstructors, newJobCommand) }
+
+func newJobCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "job",
+		Short: "Inspect jobs and their file lists",
+	}
+	cmd.AddCommand(newJobListCommand(g), newJobShowCommand(g), newJobFilesCommand(g))
+	return cmd
+}
+
+func newJobListCommand(g *globalOptions) *cobra.Command {
+	var plan, status string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List jobs, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			valid := []string{state.JobQueued, state.JobRunning, state.JobCompleted, state.JobPartial, state.JobFailed, state.JobCanceled}
+			if status != "" && !slices.Contains(valid, status) {
+				return usageErrorf("--status %q: valid values are %v", status, valid)
+			}
+			s, err := g.openSession(true)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			var jobs []*state.Job
+			err = s.db.ListJobs(state.JobFilter{Plan: plan, Status: status, Newest: true}, func(j *state.Job) error {
+				jobs = append(jobs, j)
+				if limit > 0 && len(jobs) >= limit {
+					return errStop
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, errStop) {
+				return err
+			}
+			if g.json {
+				views := make([]jobView, 0, len(jobs))
+				for _, j := range jobs {
+					views = append(views, jobJSON(j))
+				}
+				return printJSON(g.stdout, views)
+			}
+			if len(jobs) == 0 {
+				fmt.Fprintln(g.stdout, "No jobs.")
+				return nil
+			}
+			tw := newTable(g.stdout)
+			fmt.Fprintln(tw, "ID\tPLAN\tTRIGGER\tSTATUS\tSTARTED\tDURATION\tFILES\tBYTES\tSKIPPED\tFAILED")
+			for _, j := range jobs {
+				c := j.Counters
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\n", j.ID, j.Plan, j.Trigger, j.Status,
+					timeStr(j.Started), jobDuration(j), c.FilesTransferred, bytesStr(c.BytesTransferred), c.FilesSkipped, c.FilesFailed)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&plan, "plan", "", "only jobs of this plan")
+	cmd.Flags().StringVar(&status, "status", "", "only jobs with this status (queued, running, completed, partial, failed, canceled)")
+	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many jobs (0: all)")
+	return cmd
+}
+
+func jobDuration(j *state.Job) string {
+	if j.Started.IsZero() {
+		return "-"
+	}
+	end := j.Ended
+	if end.IsZero() {
+		end = time.Now()
+	}
+	return durationStr(end.Sub(j.Started))
+}
+
+func newJobShowCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one job: status, times and counters",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("job show needs a job ID; see ferry job list")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := g.openSession(true)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			j, err := getJob(s.db, args[0])
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.stdout, jobJSON(j))
+			}
+			tw := newTable(g.stdout)
+			fmt.Fprintf(tw, "Job\t%s\n", j.ID)
+			fmt.Fprintf(tw, "Plan\t%s\n", j.Plan)
+			fmt.Fprintf(tw, "Trigger\t%s\n", j.Trigger)
+			fmt.Fprintf(tw, "Status\t%s\n", j.Status)
+			if j.Error != "" {
+				fmt.Fprintf(tw, "Error\t%s\n", j.Error)
+			}
+			fmt.Fprintf(tw, "Source\t%s\n", j.Meta["source"])
+			fmt.Fprintf(tw, "Destination\t%s\n", j.Meta["destination"])
+			if o := j.Meta["origin"]; o != "" {
+				fmt.Fprintf(tw, "Changes from\t%s\n", o)
+			}
+			fmt.Fprintf(tw, "Started\t%s\n", timeStr(j.Started))
+			fmt.Fprintf(tw, "Ended\t%s\n", timeStr(j.Ended))
+			fmt.Fprintf(tw, "Duration\t%s\n", jobDuration(j))
+			if j.Resumes > 0 {
+				fmt.Fprintf(tw, "Resumed\t%d times\n", j.Resumes)
+			}
+			tw.Flush()
+			printJobSummaryCounters(g, j)
+			return nil
+		},
+	}
+}
+
+func printJobSummaryCounters(g *globalOptions, j *state.Job) {
+	c := j.Counters
+	tw := newTable(g.stdout)
+	fmt.Fprintf(tw, "  found\t%d files\t%s\n", c.FilesTotal, bytesStr(c.BytesTotal))
+	fmt.Fprintf(tw, "  transferred\t%d files\t%s\n", c.FilesTransferred, bytesStr(c.BytesTransferred))
+	fmt.Fprintf(tw, "  unchanged\t%d files\n", c.FilesUnchanged)
+	fmt.Fprintf(tw, "  skipped\t%d files\t%s\n", c.FilesSkipped, bytesStr(c.BytesSkipped))
+	fmt.Fprintf(tw, "  failed\t%d files\t%s\n", c.FilesFailed, bytesStr(c.BytesFailed))
+	fmt.Fprintf(tw, "  deleted\t%d files\n", c.FilesDeleted)
+	tw.Flush()
+}
+
+func getJob(db *state.DB, id string) (*state.Job, error) {
+	j, err := db.GetJob(id)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, usageErrorf("no job %q; see ferry job list", id)
+	}
+	return j, err
+}
+
+func newJobFilesCommand(g *globalOptions) *cobra.Command {
+	var list, format string
+	cmd := &cobra.Command{
+		Use:   "files ID --list success|skipped|failed",
+		Short: "Print one of a job's file lists as CSV or JSON",
+		Long: `Print one of a job's file lists. Every file a job considered is in exactly
+one list, except unchanged files, which are only counted.
+
+CSV columns: success: path,size,sha256,note; skipped: path,size,reason;
+failed: path,size,error.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("job files needs a job ID; see ferry job list")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind := state.ListKind(list)
+			if !slices.Contains([]state.ListKind{state.ListSuccess, state.ListSkipped, state.ListFailed}, kind) {
+				return usageErrorf("--list %q: valid values are success, skipped, failed", list)
+			}
+			if g.json {
+				format = "json"
+			}
+			if format != "csv" && format != "json" {
+				return usageErrorf("--format %q: valid values are csv, json", format)
+			}
+			s, err := g.openSession(true)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			j, err := getJob(s.db, args[0])
+			if err != nil {
+				return err
+			}
+			return writeFileList(g, s.db, j.ID, kind, format)
+		},
+	}
+	cmd.Flags().StringVar(&list, "list", "", "which list: success, skipped, failed (required)")
+	cmd.Flags().StringVar(&format, "format", "csv", "output format: csv, json")
+	return cmd
+}
+
+func writeFileList(g *globalOptions, db *state.DB, jobID string, kind state.ListKind, format string) error {
+	if format == "json" {
+		// Streamed as a JSON array, one record per line.
+		type rec struct {
+			Path   string `json:"path"`
+			Size   int64  `json:"size"`
+			SHA256 string `json:"sha256,omitempty"`
+			Reason string `json:"reason,omitempty"`
+		}
+		fmt.Fprint(g.stdout, "[")
+		first := true
+		err := db.IterateFileRecords(jobID, kind, func(r state.FileRecord) error {
+			b, err := json.Marshal(rec{r.Path, r.Size, r.SHA256, r.Reason})
+			if err != nil {
+				return err
+			}
+			if !first {
+				fmt.Fprint(g.stdout, ",")
+			}
+			first = false
+			_, err = fmt.Fprintf(g.stdout, "\n  %s", b)
+			return err
+		})
+		fmt.Fprintln(g.stdout, "\n]")
+		return err
+	}
+	w := csv.NewWriter(g.stdout)
+	header := map[state.ListKind][]string{
+		state.ListSuccess: {"path", "size", "sha256", "note"},
+		state.ListSkipped: {"path", "size", "reason"},
+		state.ListFailed:  {"path", "size", "error"},
+	}[kind]
+	if err := w.Write(header); err != nil {
+		return err
+	}
+	err := db.IterateFileRecords(jobID, kind, func(r state.FileRecord) error {
+		row := []string{r.Path, strconv.FormatInt(r.Size, 10)}
+		if kind == state.ListSuccess {
+			row = append(row, r.SHA256)
+		}
+		return w.Write(append(row, r.Reason))
+	})
+	w.Flush()
+	if err != nil {
+		return err
+	}
+	return w.Error()
+}

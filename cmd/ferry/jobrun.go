@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ferrysync/ferry/config"
+	"github.com/ferrysync/ferry/state"
+	"github.com/ferrysync/ferry/syncer"
+)
+
+// runPlanInProcess opens the plan's stores and runs one job here, with a
+// progress bar on a terminal, then prints the summary. The returned error
+// carries the exit code for the job's status.
+func (g *globalOptions) runPlanInProcess(ctx context.Context, s *session, cp *config.Plan, dryRun bool, trigger string) error {
+	src, err := s.openLocation(ctx, cp.SourceLocation())
+	if err != nil {
+		return fmt.Errorf("plan %s: source: %w", cp.Name, err)
+	}
+	dst, err := s.openLocation(ctx, cp.DestinationLocation())
+	if err != nil {
+		return fmt.Errorf("plan %s: destination: %w", cp.Name, err)
+	}
+	p, err := syncer.FromConfig(cp, src, dst)
+	if err != nil {
+		return usageErrorf("plan %s: %v", cp.Name, err)
+	}
+	p.DryRun = dryRun
+	bar := newJobProgress(g.stderr, !g.json)
+	job, err := s.eng.Run(ctx, p, syncer.RunOptions{Trigger: trigger, Progress: bar.update})
+	bar.finish()
+	if err != nil {
+		return err
+	}
+	if g.json {
+		if err := printJSON(g.stdout, jobJSON(job)); err != nil {
+			return err
+		}
+	} else {
+		printJobSummary(g.stdout, job)
+	}
+	return jobExit(job)
+}
+
+// jobExit maps a finished job's status to the exit code table.
+func jobExit(j *state.Job) error {
+	switch j.Status {
+	case state.JobCompleted:
+		return nil
+	case state.JobPartial:
+		return &exitError{code: exitPartial, err: fmt.Errorf("job %s partial: %s", j.ID, j.Error), silent: true}
+	case state.JobCanceled:
+		return &exitError{code: exitCanceled, err: fmt.Errorf("job %s canceled", j.ID), silent: true}
+	default:
+		return &exitError{code: exitFailure, err: fmt.Errorf("job %s failed: %s", j.ID, j.Error), silent: true}
+	}
+}
+
+func printJobSummary(w io.Writer, j *state.Job) {
+	c := j.Counters
+	elapsed := j.Ended.Sub(j.Started)
+	fmt.Fprintf(w, "Job %s (plan %s): %s in %s\n", j.ID, j.Plan, j.Status, durationStr(elapsed))
+	if j.Meta["dry_run"] == "true" {
+		fmt.Fprintln(w, "  dry run: nothing was written")
+	}
+	if j.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", j.Error)
+	}
+	tw := newTable(w)
+	fmt.Fprintf(tw, "  found\t%d files\t%s\n", c.FilesTotal, bytesStr(c.BytesTotal))
+	speed := ""
+	if s := elapsed.Seconds(); s > 0 && c.BytesTransferred > 0 {
+		speed = fmt.Sprintf("(%s/s)", bytesStr(int64(float64(c.BytesTransferred-c.BytesResumed)/s)))
+	}
+	fmt.Fprintf(tw, "  transferred\t%d files\t%s\t%s\n", c.FilesTransferred, bytesStr(c.BytesTransferred), speed)
+	if c.FilesResumed > 0 {
+		fmt.Fprintf(tw, "  …by an earlier attempt\t%d files\t%s\n", c.FilesResumed, bytesStr(c.BytesResumed))
+	}
+	fmt.Fprintf(tw, "  unchanged\t%d files\t\n", c.FilesUnchanged)
+	fmt.Fprintf(tw, "  skipped\t%d files\t%s\n", c.FilesSkipped, bytesStr(c.BytesSkipped))
+	fmt.Fprintf(tw, "  failed\t%d files\t%s\n", c.FilesFailed, bytesStr(c.BytesFailed))
+	if c.FilesDeleted > 0 {
+		fmt.Fprintf(tw, "  deleted\t%d files\t\n", c.FilesDeleted)
+	}
+	tw.Flush()
+	for _, l := range []struct {
+		n    int64
+		kind state.ListKind
+	}{{c.FilesSkipped, state.ListSkipped}, {c.FilesFailed, state.ListFailed}} {
+		if l.n > 0 {
+			fmt.Fprintf(w, "  see: ferry job files %s --list %s\n", j.ID, l.kind)
+		}
+	}
+}
+
+// jobView is a job as --json prints it.
+type jobView struct {
+	ID       string            `json:"id"`
+	Plan     string            `json:"plan"`
+	Trigger  string            `json:"trigger"`
+	Status   string            `json:"status"`
+	Error    string            `json:"error,omitempty"`
+	Created  time.Time         `json:"created"`
+	Started  time.Time         `json:"started"`
+	Ended    time.Time         `json:"ended,omitzero"`
+	Resumes  int               `json:"resumes,omitempty"`
+	Counters state.Counters    `json:"counters"`
+	Meta     map[string]string `json:"meta,omitempty"`
+}
+
+func jobJSON(j *state.Job) jobView {
+	return jobView{ID: j.ID, Plan: j.Plan, Trigger: j.Trigger, Status: j.Status, Error: j.Error,
+		Created: j.Created, Started: j.Started, Ended: j.Ended, Resumes: j.Resumes, Counters: j.Counters, Meta: j.Meta}
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferrysync/ferry/config"
+)
+
+func init() { commandConstructors = append(commandConstructors, newSyncCommand) }
+
+type syncOptions struct {
+	conflict        string
+	include         []string
+	exclude         []string
+	filesFrom       string
+	verify          string
+	workers         int
+	maxFilesPerTask int
+	maxBytesPerTask string
+	delete          bool
+	maxDelete       string
+	dryRun          bool
+}
+
+func newSyncCommand(g *globalOptions) *cobra.Command {
+	var o syncOptions
+	cmd := &cobra.Command{
+		Use:   "sync SRC DST",
+		Short: "Copy SRC to DST once (a one-off sync plan)",
+		Long: `Copy every file of SRC to DST once, as a plan run would.
+
+SRC and DST are a local directory or REMOTE:prefix, where REMOTE is a remote
+of the configuration file (e.g. "s3a:photos/2026"). DST must exist (a local
+directory, or the bucket of an S3 remote). Ferry remembers what it copied, so
+running the same sync again only sends what changed.
+
+Conflict policy for files that exist at DST:
+  skip       never overwrite
+  update     overwrite when the source changed (default)
+  overwrite  always overwrite
+
+Filters (--include or --exclude, not both) are globs matched against the path
+relative to SRC: "*.log" matches a name at any depth, "photos/**/*.jpg" a
+path, "/tmp/*" is anchored at the root, "cache/" a whole directory.`,
+		Example: `  ferry sync /srv/data s3a:backup/data
+  ferry sync /srv/data /mnt/nas/data --exclude '*.tmp' --exclude 'cache/'
+  ferry sync s3a:photos /srv/photos --files-from wanted.txt --conflict skip
+  ferry sync /srv/data s3a:mirror --delete --max-delete 10% --dry-run`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return usageErrorf("sync needs SRC and DST (got %d arguments); see ferry sync --help", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSync(cmd, g, &o, args[0], args[1])
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.conflict, "conflict", config.DefaultConflict, "policy for files that exist at DST: skip, update, overwrite")
+	f.StringArrayVar(&o.include, "include", nil, "sync only paths matching this glob (repeatable)")
+	f.StringArrayVar(&o.exclude, "exclude", nil, "do not sync paths matching this glob (repeatable)")
+	f.StringVar(&o.filesFrom, "files-from", "", "sync exactly the paths listed in FILE, one per line, relative to SRC (- for stdin)")
+	f.StringVar(&o.verify, "verify", config.DefaultVerify, "checksum verification: transferred, all, none")
+	f.IntVar(&o.workers, "workers", config.DefaultWorkers, "files transferred at once")
+	f.IntVar(&o.maxFilesPerTask, "max-files-per-task", config.DefaultMaxFilesPerTask, "files per task (the unit of checkpoint)")
+	f.StringVar(&o.maxBytesPerTask, "max-bytes-per-task", "1GiB", "bytes per task, e.g. 512MiB")
+	f.BoolVar(&o.delete, "delete", false, "delete files at DST that are not at SRC (after all copies succeed)")
+	f.StringVar(&o.maxDelete, "max-delete", "50%", "refuse to delete more than this share or count of DST")
+	f.BoolVar(&o.dryRun, "dry-run", false, "show what would be copied and deleted; write nothing")
+	return cmd
+}
+
+func runSync(cmd *cobra.Command, g *globalOptions, o *syncOptions, srcArg, dstArg string) error {
+	cp, err := o.plan(srcArg, dstArg)
+	if err != nil {
+		return err
+	}
+	s, err := g.openSession(true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	for _, l := range []config.Location{cp.SourceLocation(), cp.DestinationLocation()} {
+		if !l.IsLocal() {
+			if _, ok := s.cfg.Remotes[l.Remote]; !ok {
+				return usageErrorf("%s: no remote named %q in %s (configured: %s)", l, l.Remote, s.cfg.File, remoteNames(s.cfg))
+			}
+		}
+	}
+	return g.runPlanInProcess(cmd.Context(), s, cp, o.dryRun, "cli")
+}
+
+func remoteNames(cfg *config.Config) string {
+	var names []string
+	for n := range cfg.Remotes {
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+// plan turns the flags into a plan, checking each value.
+func (o *syncOptions) plan(srcArg, dstArg string) (*config.Plan, error) {
+	src, err := config.ParseLocation(srcArg)
+	if err != nil {
+		return nil, usageErrorf("SRC: %v", err)
+	}
+	dst, err := config.ParseLocation(dstArg)
+	if err != nil {
+		return nil, usageErrorf("DST: %v", err)
+	}
+	if !slices.Contains([]string{config.ConflictSkip, config.ConflictUpdate, config.ConflictOverwrite}, o.conflict) {
+		return nil, usageErrorf("--conflict %q: valid values are skip, update, overwrite", o.conflict)
+	}
+	if !slices.Contains([]string{config.VerifyTransferred, config.VerifyAll, config.VerifyNone}, o.verify) {
+		return nil, usageErrorf("--verify %q: valid values are transferred, all, none", o.verify)
+	}
+	if len(o.include) > 0 && len(o.exclude) > 0 {
+		return nil, usageErrorf("--include and --exclude cannot be used together")
+	}
+	if o.workers < 1 {
+		return nil, usageErrorf("--workers %d: must be at least 1", o.workers)
+	}
+	if o.maxFilesPerTask < 1 {
+		return nil, usageErrorf("--max-files-per-task %d: must be at least 1", o.maxFilesPerTask)
+	}
+	maxBytes, err := config.ParseSize(o.maxBytesPerTask)
+	if err != nil || maxBytes < 1 {
+		return nil, usageErrorf("--max-bytes-per-task %q: a size such as 512MiB or 1GiB", o.maxBytesPerTask)
+	}
+	maxDelete, err := config.ParseLimit(o.maxDelete)
+	if err != nil {
+		return nil, usageErrorf("--max-delete %q: %v", o.maxDelete, err)
+	}
+	cp := &config.Plan{
+		Name:            adhocPlanName(src, dst),
+		Source:          src.String(),
+		Destination:     dst.String(),
+		Conflict:        o.conflict,
+		Mode:            config.ModeScan,
+		Include:         o.include,
+		Exclude:         o.exclude,
+		Verify:          o.verify,
+		Workers:         o.workers,
+		MaxFilesPerTask: o.maxFilesPerTask,
+		MaxBytesPerTask: maxBytes,
+		Delete:          o.delete,
+		MaxDelete:       maxDelete,
+	}
+	if o.filesFrom != "" {
+		files, err := readFilesFrom(o.filesFrom)
+		if err != nil {
+			return nil, err
+		}
+		cp.Mode, cp.Files = config.ModeFiles, files
+	}
+	return cp, nil
+}
+
+// adhocPlanName names the plan of a one-off sync after its two ends, so the
+// next sync between them finds the same file index.
+func adhocPlanName(src, dst config.Location) string {
+	sum := sha256.Sum256([]byte(src.String() + "\x00" + dst.String()))
+	return "sync-" + hex.EncodeToString(sum[:6])
+}
+
+// readFilesFrom reads one path per line; blank lines and lines starting
+// with # are ignored.
+func readFilesFrom(name string) ([]string, error) {
+	f := os.Stdin
+	if name != "-" {
+		var err error
+		if f, err = os.Open(name); err != nil {
+			return nil, usageErrorf("--files-from: %v", err)
+		}
+		defer f.Close()
+	}
+	var files []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		t := strings.TrimRight(sc.Text(), "\r")
+		if strings.TrimSpace(t) == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		files = append(files, t)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, usageErrorf("--files-from %s: %v", name, err)
+	}
+	if len(files) == 0 {
+		return nil, usageErrorf("--files-from %s: no paths in the file", name)
+	}
+	return files, nil
+}
+
+var _ = fmt.Sprintf

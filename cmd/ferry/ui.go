@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/ferrysync/ferry/syncer"
+)
+
+// isTerminal reports whether w is a terminal (progress bars only go there).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// newTable returns a tabwriter for aligned human output; call Flush.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}
+
+func bytesStr(n int64) string {
+	if n < 0 {
+		n = 0
+	}
+	return humanize.IBytes(uint64(n))
+}
+
+func timeStr(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func durationStr(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+// jobProgress renders a sync job's progress on a terminal: files, bytes,
+// speed and ETA on one line. On anything but a terminal it prints nothing.
+type jobProgress struct {
+	bar *progressbar.ProgressBar
+}
+
+func newJobProgress(w io.Writer, enabled bool) *jobProgress {
+	if !enabled || !isTerminal(w) {
+		return &jobProgress{}
+	}
+	bar := progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetWidth(24),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionFullWidth(),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSpinnerType(14),
+	)
+	return &jobProgress{bar: bar}
+}
+
+func (p *jobProgress) update(pr syncer.Progress) {
+	if p.bar == nil {
+		return
+	}
+	desc := fmt.Sprintf("%s: %d/%d files", pr.Phase, pr.FilesDone, pr.FilesTotal)
+	if !pr.ScanDone {
+		desc += "+"
+	}
+	if pr.FilesFailed > 0 {
+		desc += fmt.Sprintf(", %d failed", pr.FilesFailed)
+	}
+	p.bar.Describe(desc)
+	if max := pr.BytesToTransfer; max > 0 && pr.ScanDone {
+		p.bar.ChangeMax64(max)
+	}
+	_ = p.bar.Set64(pr.BytesTransferred)
+}
+
+func (p *jobProgress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		_ = p.bar.Clear()
+	}
+}

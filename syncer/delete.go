@@ -1,0 +1,181 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/ferrysync/ferry/remote"
+	"github.com/ferrysync/ferry/state"
+)
+
+// deletes removes destination files that no longer exist at the source. It
+// runs only when the plan has delete = true, after every copy succeeded, and
+// refuses — failing the job, deleting nothing — when the source root is
+// empty or missing, or when the deletions would exceed MaxDelete.
+func (r *run) deletes(ctx context.Context) error {
+	cs := r.opt.Changes
+	if !r.p.Delete {
+		if cs != nil {
+			for _, k := range cs.Deletes {
+				r.skip(k, 0, "deleted at the source, but delete is off for this plan")
+			}
+			return r.flushPending()
+		}
+		return nil
+	}
+	if r.p.Mode == ModeFiles && cs == nil {
+		return nil
+	}
+	if n := r.c.filesFailed.Load(); n > 0 {
+		r.log.Warn("deletes skipped because files failed", slog.Int64("failed", n))
+		if cs != nil {
+			for _, k := range cs.Deletes {
+				r.skip(k, 0, "not deleted: other files of the job failed; run again")
+			}
+			return r.flushPending()
+		}
+		return nil
+	}
+	r.phase.Store("deleting")
+	empty, err := r.sourceEmpty(ctx)
+	if err != nil {
+		return failJob("delete refused: cannot list the source %s: %v", r.p.SourceDesc, err)
+	}
+	if empty {
+		return failJob("delete refused: the source %s is empty or missing; nothing was deleted", r.p.SourceDesc)
+	}
+
+	var victims []string
+	var total int64
+	if cs != nil {
+		victims, total, err = r.changeSetVictims(ctx, cs.Deletes)
+	} else {
+		victims, total, err = r.scanVictims(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if len(victims) == 0 {
+		return nil
+	}
+	if !r.p.MaxDelete.allows(int64(len(victims)), total) {
+		return failJob("delete refused: %d of %d destination files would be deleted, more than max_delete (%s); nothing was deleted",
+			len(victims), total, r.p.MaxDelete)
+	}
+	var done []string
+	var recs []state.FileRecord
+	for _, key := range victims {
+		if r.p.DryRun {
+			recs = append(recs, state.FileRecord{Path: key, Reason: "dry run: would delete"})
+			continue
+		}
+		if err := r.p.Dest.Delete(ctx, key); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.failFile(key, 0, "delete: "+err.Error())
+			continue
+		}
+		done = append(done, key)
+		recs = append(recs, state.FileRecord{Path: key, Reason: "deleted"})
+	}
+	r.c.filesDeleted.Add(int64(len(done)))
+	if len(done) > 0 {
+		if err := r.e.DB.DeleteFiles(r.p.Name, done); err != nil {
+			return fmt.Errorf("forget deleted files: %w", err)
+		}
+	}
+	return r.e.DB.AppendFileRecords(r.job.ID, state.ListSuccess, recs)
+}
+
+// sourceEmpty reports whether the source has no object at all.
+func (r *run) sourceEmpty(ctx context.Context) (bool, error) {
+	errFound := errors.New("found")
+	err := r.p.Source.List(ctx, "", func(remote.ObjectInfo) error { return errFound })
+	if errors.Is(err, errFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// scanVictims merges a listing of the destination against one of the source
+// (both in key order) and returns the destination keys the source lacks.
+// Keys the filter excludes and keys that break the rules are never deleted.
+func (r *run) scanVictims(ctx context.Context) ([]string, int64, error) {
+	src := startCursor(ctx, r.p.Source)
+	defer src.stop()
+	var victims []string
+	var total int64
+	err := r.p.Dest.List(ctx, "", func(d remote.ObjectInfo) error {
+		if d.SkipReason != "" || remote.ValidateKey(d.Key) != nil {
+			return nil
+		}
+		total++
+		if !r.p.Filter.Match(d.Key) {
+			return nil
+		}
+		_, found, err := src.seek(d.Key)
+		if err != nil {
+			return fmt.Errorf("list source: %w", err)
+		}
+		if !found {
+			victims = append(victims, d.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, 0, ctx.Err()
+		}
+		return nil, 0, failJob("delete refused: %v; nothing was deleted", err)
+	}
+	return victims, total, nil
+}
+
+// changeSetVictims checks each path a change set deletes: it must be gone
+// from the source, match the filter and exist at the destination. The total
+// for max_delete is the number of files the plan's index knows.
+func (r *run) changeSetVictims(ctx context.Context, keys []string) ([]string, int64, error) {
+	var victims []string
+	seen := make(map[string]bool)
+	for _, key := range keys {
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if err := remote.ValidateKey(key); err != nil {
+			r.skip(remote.PrintableKey(key), 0, "invalid path: "+reasonOf(err))
+			continue
+		}
+		if !r.p.Filter.Match(key) {
+			continue
+		}
+		_, err := r.p.Source.Stat(ctx, key)
+		switch {
+		case err == nil:
+			r.skip(key, 0, "listed as deleted, but it still exists at the source; not deleted")
+			continue
+		case !errors.Is(err, remote.ErrNotExist):
+			r.failFile(key, 0, "check source before delete: "+err.Error())
+			continue
+		}
+		if _, err := r.p.Dest.Stat(ctx, key); errors.Is(err, remote.ErrNotExist) {
+			continue
+		} else if err != nil {
+			r.failFile(key, 0, "check destination before delete: "+err.Error())
+			continue
+		}
+		victims = append(victims, key)
+	}
+	var total int64
+	err := r.e.DB.IterateFiles(r.p.Name, "", func(string, state.FileEntry) error { total++; return nil })
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := r.flushPending(); err != nil {
+		return nil, 0, err
+	}
+	return victims, max(total, int64(len(victims))), nil
+}

@@ -1,0 +1,122 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/ferrysync/ferry/remote"
+)
+
+// statBudget is how many single lookups a scan makes at the destination
+// before it switches to one streaming listing: a few new files cost a few
+// requests; a first sync of a million costs a listing.
+const statBudget = 64
+
+// destLookup answers "what does the destination hold at this key?" for the
+// files the index does not know. In a scan, keys arrive in ascending order,
+// so after statBudget single Stats it merges against a listing of the
+// destination that it reads once, front to back, in the background.
+type destLookup struct {
+	store    remote.Store
+	ordered  bool
+	stats    int
+	cursor   *listCursor
+	stopOnce sync.Once
+}
+
+func newDestLookup(s remote.Store, ordered bool) *destLookup {
+	return &destLookup{store: s, ordered: ordered}
+}
+
+func (l *destLookup) find(ctx context.Context, key string) (remote.ObjectInfo, bool, error) {
+	if !l.ordered || l.stats < statBudget {
+		l.stats++
+		info, err := l.store.Stat(ctx, key)
+		switch {
+		case err == nil:
+			return info, true, nil
+		case errors.Is(err, remote.ErrNotExist):
+			return remote.ObjectInfo{}, false, nil
+		default:
+			return remote.ObjectInfo{}, false, err
+		}
+	}
+	if l.cursor == nil {
+		l.cursor = startCursor(ctx, l.store)
+	}
+	return l.cursor.seek(key)
+}
+
+func (l *destLookup) close() {
+	if l.cursor != nil {
+		l.cursor.stop()
+	}
+}
+
+// listCursor reads a store's listing in a goroutine and lets the caller
+// advance through it in key order.
+type listCursor struct {
+	cancel context.CancelFunc
+	ch     chan remote.ObjectInfo
+	done   chan struct{}
+	err    error
+	head   *remote.ObjectInfo
+	eof    bool
+}
+
+func startCursor(ctx context.Context, s remote.Store) *listCursor {
+	ctx, cancel := context.WithCancel(ctx)
+	c := &listCursor{cancel: cancel, ch: make(chan remote.ObjectInfo, 1024), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		defer close(c.ch)
+		c.err = s.List(ctx, "", func(info remote.ObjectInfo) error {
+			if info.SkipReason != "" {
+				return nil
+			}
+			select {
+			case c.ch <- info:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	return c
+}
+
+// seek advances to key and reports the entry there, if any. Keys passed to
+// successive calls must not decrease.
+func (c *listCursor) seek(key string) (remote.ObjectInfo, bool, error) {
+	for {
+		if c.head == nil {
+			if c.eof {
+				// A failed listing fails every later lookup: "absent" must
+				// never be a guess.
+				return remote.ObjectInfo{}, false, c.err
+			}
+			info, ok := <-c.ch
+			if !ok {
+				c.eof = true
+				<-c.done
+				continue
+			}
+			c.head = &info
+		}
+		switch {
+		case c.head.Key == key:
+			return *c.head, true, nil
+		case c.head.Key > key:
+			return remote.ObjectInfo{}, false, nil
+		}
+		c.head = nil
+	}
+}
+
+func (c *listCursor) stop() {
+	c.cancel()
+	for range c.ch {
+	}
+	<-c.done
+}

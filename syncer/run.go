@@ -1,0 +1,458 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferrysync/ferry/remote"
+	"github.com/ferrysync/ferry/state"
+)
+
+// action is what a job does with one file.
+type action int
+
+const (
+	actTransfer action = iota // copy source → destination
+	actVerify                 // re-read both sides; re-send on a difference
+)
+
+// work is one file handed to a worker.
+type work struct {
+	task   *task
+	act    action
+	info   remote.ObjectInfo // the source file
+	reason string            // why it is sent: "new", "changed", …
+}
+
+// run is the state of one job while it runs.
+type run struct {
+	e      *Engine
+	p      *Plan
+	job    *state.Job
+	opt    RunOptions
+	log    *slog.Logger
+	start  time.Time
+	resume bool // the job is a resumed one
+
+	c counters
+
+	phase   atomicString
+	scanned atomic.Bool
+
+	// records waiting to be committed outside of tasks (skipped, adopted).
+	pendMu      sync.Mutex
+	pendSkipped []state.FileRecord
+	pendIndex   map[string]state.FileEntry
+
+	look *destLookup
+
+	fatal error // the job-level failure, if any
+}
+
+func newRun(e *Engine, p *Plan, job *state.Job, opt RunOptions) *run {
+	r := &run{
+		e: e, p: p, job: job, opt: opt,
+		log:       e.logger().With(slog.String("plan", p.Name), slog.String("job", job.ID)),
+		start:     time.Now(),
+		resume:    job.Resumes > 0,
+		pendIndex: make(map[string]state.FileEntry),
+	}
+	r.phase.Store("scanning")
+	return r
+}
+
+// execute runs the job's phases. Job-level failures end up in r.fatal.
+func (r *run) execute(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	stopProgress := r.reportProgress(ctx)
+	defer stopProgress()
+
+	r.look = newDestLookup(r.p.Dest, r.opt.Changes == nil && r.p.Mode == ModeScan)
+	defer r.look.close()
+
+	workCh := make(chan *work, 2*r.p.Workers)
+	var wg sync.WaitGroup
+	for range r.p.Workers {
+		wg.Go(func() {
+			for w := range workCh {
+				r.process(ctx, w)
+			}
+		})
+	}
+
+	sl := &slicer{r: r, out: workCh}
+	err := r.enumerate(ctx, sl)
+	sl.flush()
+	close(workCh)
+	wg.Wait()
+	r.scanned.Store(true)
+	if ferr := r.flushPending(); ferr != nil && err == nil {
+		err = ferr
+	}
+	if err == nil && ctx.Err() == nil {
+		r.sweepUploads(ctx)
+		err = r.deletes(ctx)
+	}
+	if err != nil && ctx.Err() == nil {
+		r.fatal = err
+	}
+}
+
+// enumerate finds the candidates and feeds them, decided, to the slicer.
+func (r *run) enumerate(ctx context.Context, sl *slicer) error {
+	switch {
+	case r.opt.Changes != nil:
+		return r.enumerateChanges(ctx, sl)
+	case r.p.Mode == ModeFiles:
+		return r.enumerateFiles(ctx, sl)
+	default:
+		return r.enumerateScan(ctx, sl)
+	}
+}
+
+func (r *run) enumerateScan(ctx context.Context, sl *slicer) error {
+	err := r.p.Source.List(ctx, "", func(info remote.ObjectInfo) error {
+		return r.consider(ctx, sl, info)
+	})
+	if err != nil && ctx.Err() == nil {
+		return failJob("list source %s: %v", r.p.SourceDesc, err)
+	}
+	return err
+}
+
+func (r *run) enumerateFiles(ctx context.Context, sl *slicer) error {
+	seen := make(map[string]bool, len(r.p.Files))
+	for _, raw := range r.p.Files {
+		key, err := remote.UserPathToKey(raw)
+		if err != nil {
+			r.skip(remote.PrintableKey(raw), 0, "invalid path: "+reasonOf(err))
+			continue
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if err := r.considerKey(ctx, sl, key, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *run) enumerateChanges(ctx context.Context, sl *slicer) error {
+	cs := r.opt.Changes
+	for _, s := range cs.Skipped {
+		r.skip(s.Path, 0, s.Reason)
+	}
+	keys := append([]string(nil), cs.Upserts...)
+	sort.Strings(keys)
+	for i, key := range keys {
+		if i > 0 && keys[i-1] == key {
+			continue
+		}
+		if err := remote.ValidateKey(key); err != nil {
+			r.skip(remote.PrintableKey(key), 0, "invalid path: "+reasonOf(err))
+			continue
+		}
+		if err := r.considerKey(ctx, sl, key, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// considerKey stats one named source file and considers it. A missing file
+// fails (files mode: the user named it) or is skipped (a change set: it was
+// removed again before the job ran).
+func (r *run) considerKey(ctx context.Context, sl *slicer, key string, vanishedIsSkip bool) error {
+	info, err := r.p.Source.Stat(ctx, key)
+	switch {
+	case err == nil:
+		return r.consider(ctx, sl, info)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, remote.ErrNotExist) && vanishedIsSkip:
+		r.skip(key, 0, "no longer exists at the source")
+	case errors.Is(err, remote.ErrNotExist):
+		r.failFile(key, 0, "no such file at the source")
+	default:
+		r.failFile(key, 0, err.Error())
+	}
+	return nil
+}
+
+// consider applies the path rules, the filter and the decision to one
+// source file.
+func (r *run) consider(ctx context.Context, sl *slicer, info remote.ObjectInfo) error {
+	if info.SkipReason != "" {
+		r.c.filesTotal.Add(1)
+		r.skip(info.Key, info.Size, info.SkipReason)
+		return nil
+	}
+	if err := remote.ValidateKey(info.Key); err != nil {
+		r.c.filesTotal.Add(1)
+		r.skip(remote.PrintableKey(info.Key), info.Size, "invalid path: "+reasonOf(err))
+		return nil
+	}
+	if !r.p.Filter.Match(info.Key) {
+		return nil
+	}
+	r.c.filesTotal.Add(1)
+	r.c.bytesTotal.Add(info.Size)
+	return r.decide(ctx, sl, info)
+}
+
+// decide applies the state index and the conflict policy to one file.
+func (r *run) decide(ctx context.Context, sl *slicer, src remote.ObjectInfo) error {
+	entry, known, err := r.e.DB.GetFile(r.p.Name, src.Key)
+	if err != nil {
+		return fmt.Errorf("read file index: %w", err)
+	}
+	if known && entry.Size == src.Size && entry.ModTime.Equal(src.ModTime) {
+		switch {
+		case r.p.Verify == VerifyAll:
+			return sl.add(ctx, &work{act: actVerify, info: src, reason: "verify"})
+		case r.resume && !entry.VerifiedAt.Before(r.job.Started):
+			// Copied by an earlier attempt of this same job.
+			r.c.filesTransferred.Add(1)
+			r.c.bytesTransferred.Add(src.Size)
+			r.c.filesResumed.Add(1)
+			r.c.bytesResumed.Add(src.Size)
+		default:
+			r.c.filesUnchanged.Add(1)
+		}
+		return nil
+	}
+
+	switch {
+	case r.p.Conflict == ConflictOverwrite:
+		return sl.add(ctx, &work{act: actTransfer, info: src, reason: changeReason(known)})
+	case known && r.p.Conflict == ConflictSkip:
+		r.skip(src.Key, src.Size, "changed at the source, but the destination copy exists and conflict is skip")
+		return nil
+	case known:
+		return sl.add(ctx, &work{act: actTransfer, info: src, reason: "changed"})
+	}
+
+	dst, exists, err := r.look.find(ctx, src.Key)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.failFile(src.Key, src.Size, "check destination: "+err.Error())
+		return nil
+	}
+	switch {
+	case !exists:
+		return sl.add(ctx, &work{act: actTransfer, info: src, reason: "new"})
+	case r.p.Conflict == ConflictSkip:
+		r.skip(src.Key, src.Size, "exists at the destination and conflict is skip")
+		return nil
+	case dst.Size == src.Size && sameSecond(dst.ModTime, src.ModTime):
+		// The destination already holds this version (an earlier tool or a
+		// lost index): adopt it instead of copying.
+		if r.p.Verify == VerifyAll {
+			return sl.add(ctx, &work{act: actVerify, info: src, reason: "verify"})
+		}
+		r.c.filesUnchanged.Add(1)
+		r.adopt(src, dst)
+		return nil
+	case src.ModTime.Before(dst.ModTime):
+		r.skip(src.Key, src.Size, "the destination is newer than the source and conflict is update")
+		return nil
+	default:
+		return sl.add(ctx, &work{act: actTransfer, info: src, reason: "changed"})
+	}
+}
+
+func changeReason(known bool) string {
+	if known {
+		return "changed"
+	}
+	return "new"
+}
+
+func sameSecond(a, b time.Time) bool {
+	return a.Unix() == b.Unix()
+}
+
+func reasonOf(err error) string {
+	var ke *remote.KeyError
+	if errors.As(err, &ke) {
+		return "path " + ke.Reason
+	}
+	return err.Error()
+}
+
+// skip records a file in the skipped list.
+func (r *run) skip(key string, size int64, reason string) {
+	r.c.filesSkipped.Add(1)
+	r.c.bytesSkipped.Add(size)
+	r.pend(state.FileRecord{Path: key, Size: size, Reason: reason})
+}
+
+// failFile records a file that failed before it reached a task.
+func (r *run) failFile(key string, size int64, msg string) {
+	r.c.filesFailed.Add(1)
+	r.c.bytesFailed.Add(size)
+	if err := r.e.DB.AppendFileRecords(r.job.ID, state.ListFailed,
+		[]state.FileRecord{{Path: key, Size: size, Reason: msg}}); err != nil {
+		r.log.Error("record failed file", slog.String("path", key), slog.Any("err", err))
+	}
+}
+
+func (r *run) pend(rec state.FileRecord) {
+	r.pendMu.Lock()
+	r.pendSkipped = append(r.pendSkipped, rec)
+	full := len(r.pendSkipped) >= 1000
+	r.pendMu.Unlock()
+	if full {
+		if err := r.flushPending(); err != nil {
+			r.log.Error("record skipped files", slog.Any("err", err))
+		}
+	}
+}
+
+func (r *run) adopt(src, dst remote.ObjectInfo) {
+	if r.p.DryRun {
+		return
+	}
+	sum := dst.SHA256
+	if sum == "" {
+		sum = src.SHA256
+	}
+	r.pendMu.Lock()
+	r.pendIndex[src.Key] = state.FileEntry{Size: src.Size, ModTime: src.ModTime, SHA256: sum,
+		DestETag: dst.ETag, DestModTime: dst.ModTime, VerifiedAt: time.Now().UTC()}
+	full := len(r.pendIndex) >= 1000
+	r.pendMu.Unlock()
+	if full {
+		if err := r.flushPending(); err != nil {
+			r.log.Error("record adopted files", slog.Any("err", err))
+		}
+	}
+}
+
+func (r *run) flushPending() error {
+	r.pendMu.Lock()
+	skipped, index := r.pendSkipped, r.pendIndex
+	r.pendSkipped, r.pendIndex = nil, make(map[string]state.FileEntry)
+	r.pendMu.Unlock()
+	if len(skipped) > 0 {
+		if err := r.e.DB.AppendFileRecords(r.job.ID, state.ListSkipped, skipped); err != nil {
+			return err
+		}
+	}
+	if len(index) > 0 {
+		return r.e.DB.PutFiles(r.p.Name, index)
+	}
+	return nil
+}
+
+// finish sets the job's final status and records it.
+func (r *run) finish(ctx context.Context) error {
+	r.phase.Store("done")
+	j := r.job
+	r.c.into(&j.Counters)
+	j.Ended = time.Now().UTC()
+	failed := j.Counters.FilesFailed
+	switch {
+	case r.fatal != nil:
+		j.Status = state.JobFailed
+		j.Error = r.fatal.Error()
+	case ctx.Err() != nil:
+		j.Status = state.JobCanceled
+		j.Error = "canceled"
+	case failed > 0 && j.Counters.FilesTransferred+j.Counters.FilesUnchanged+j.Counters.FilesDeleted > 0:
+		j.Status = state.JobPartial
+		j.Error = fmt.Sprintf("%d files failed", failed)
+	case failed > 0:
+		j.Status = state.JobFailed
+		j.Error = fmt.Sprintf("all %d files failed", failed)
+	default:
+		j.Status = state.JobCompleted
+	}
+	if r.opt.Progress != nil {
+		r.opt.Progress(r.snapshot())
+	}
+	r.log.Info("job finished", slog.String("status", j.Status),
+		slog.Int64("transferred", j.Counters.FilesTransferred), slog.Int64("skipped", j.Counters.FilesSkipped),
+		slog.Int64("failed", j.Counters.FilesFailed), slog.Int64("unchanged", j.Counters.FilesUnchanged),
+		slog.String("error", j.Error))
+	if err := r.e.DB.UpdateJob(j); err != nil {
+		return fmt.Errorf("record job %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+// reportProgress calls the progress callback and checkpoints the job's
+// counters until the returned stop function is called.
+func (r *run) reportProgress(ctx context.Context) (stop func()) {
+	every := r.opt.ProgressEvery
+	if every <= 0 {
+		every = 250 * time.Millisecond
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		lastSave := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if r.opt.Progress != nil {
+					r.opt.Progress(r.snapshot())
+				}
+				if time.Since(lastSave) >= 2*time.Second {
+					lastSave = time.Now()
+					j := *r.job
+					r.c.into(&j.Counters)
+					if err := r.e.DB.UpdateJob(&j); err != nil {
+						r.log.Warn("checkpoint job", slog.Any("err", err))
+					}
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func (r *run) snapshot() Progress {
+	c := &r.c
+	return Progress{
+		JobID:            r.job.ID,
+		Phase:            r.phase.Load(),
+		FilesTotal:       c.filesTotal.Load(),
+		BytesTotal:       c.bytesTotal.Load(),
+		FilesDone:        c.filesTransferred.Load() + c.filesSkipped.Load() + c.filesFailed.Load() + c.filesUnchanged.Load(),
+		FilesTransferred: c.filesTransferred.Load(),
+		BytesTransferred: c.bytesMoved.Load() + c.bytesResumed.Load(),
+		BytesToTransfer:  c.bytesToTransfer.Load() + c.bytesResumed.Load(),
+		FilesFailed:      c.filesFailed.Load(),
+		ScanDone:         r.scanned.Load(),
+		Elapsed:          time.Since(r.start),
+	}
+}
+
+// atomicString is a string read and written from several goroutines.
+type atomicString struct {
+	mu sync.Mutex
+	s  string
+}
+
+func (a *atomicString) Load() string   { a.mu.Lock(); defer a.mu.Unlock(); return a.s }
+func (a *atomicString) Store(s string) { a.mu.Lock(); a.s = s; a.mu.Unlock() }

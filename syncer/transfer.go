@@ -1,0 +1,348 @@
+package syncer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/ferrysync/ferry/remote"
+	"github.com/ferrysync/ferry/state"
+)
+
+// errSourceChanged: the source file changed while it was being read.
+var errSourceChanged = errors.New("the source file changed while it was being copied")
+
+// process handles one file on a worker: transfer or verify, with retries,
+// and reports the outcome to its task.
+func (r *run) process(ctx context.Context, w *work) {
+	key := w.info.Key
+	if ctx.Err() != nil {
+		w.task.release()
+		return
+	}
+	if r.p.DryRun {
+		r.c.filesTransferred.Add(1)
+		r.c.bytesTransferred.Add(w.info.Size)
+		w.task.done(key, nil, &state.FileRecord{Path: key, Size: w.info.Size, SHA256: w.info.SHA256,
+			Reason: "dry run: would copy (" + w.reason + ")"}, nil)
+		return
+	}
+
+	var (
+		entry  state.FileEntry
+		resent bool
+		err    error
+	)
+	attempts := r.e.Attempts
+	if attempts <= 0 {
+		attempts = 4
+	}
+	backoff := r.e.Backoff
+	if backoff <= 0 {
+		backoff = 250 * time.Millisecond
+	}
+	for attempt := 1; ; attempt++ {
+		if w.act == actVerify {
+			entry, resent, err = r.verifyFile(ctx, w.info)
+		} else {
+			entry, err = r.transfer(ctx, w.info)
+		}
+		if err == nil || ctx.Err() != nil || attempt >= attempts || !retryable(err) {
+			break
+		}
+		r.log.Warn("retrying file", slog.String("path", key), slog.Int("attempt", attempt), slog.Any("err", err))
+		if errors.Is(err, errSourceChanged) {
+			if info, serr := r.p.Source.Stat(ctx, key); serr == nil {
+				w.info = info
+			}
+		}
+		select {
+		case <-time.After(backoff << (2 * (attempt - 1))):
+		case <-ctx.Done():
+		}
+	}
+
+	switch {
+	case err == nil && w.act == actVerify && !resent:
+		r.c.filesUnchanged.Add(1)
+		w.task.done(key, &entry, nil, nil)
+	case err == nil:
+		reason := w.reason
+		if resent {
+			reason = "re-sent: the destination content differed from the source"
+		}
+		r.c.filesTransferred.Add(1)
+		r.c.bytesTransferred.Add(w.info.Size)
+		w.task.done(key, &entry, &state.FileRecord{Path: key, Size: w.info.Size, SHA256: entry.SHA256, Reason: reason}, nil)
+	case ctx.Err() != nil:
+		w.task.release()
+	case errors.Is(err, remote.ErrNotExist) && !isDestErr(err):
+		r.c.filesSkipped.Add(1)
+		r.c.bytesSkipped.Add(w.info.Size)
+		r.pend(state.FileRecord{Path: key, Size: w.info.Size, Reason: "removed from the source before it could be copied"})
+		w.task.release()
+	default:
+		r.c.filesFailed.Add(1)
+		r.c.bytesFailed.Add(w.info.Size)
+		r.log.Warn("file failed", slog.String("path", key), slog.Any("err", err))
+		w.task.done(key, nil, nil, &state.FileRecord{Path: key, Size: w.info.Size, Reason: err.Error()})
+	}
+}
+
+func retryable(err error) bool {
+	return remote.IsRetryable(err) || errors.Is(err, errSourceChanged) || errors.Is(err, remote.ErrChecksum)
+}
+
+// destErr marks an error that came from the destination store.
+type destErr struct{ err error }
+
+func (d destErr) Error() string { return "destination: " + d.err.Error() }
+func (d destErr) Unwrap() error { return d.err }
+
+func isDestErr(err error) bool {
+	var d destErr
+	return errors.As(err, &d)
+}
+
+// transfer copies one file and returns its new index entry.
+func (r *run) transfer(ctx context.Context, src remote.ObjectInfo) (state.FileEntry, error) {
+	if rp, ok := r.p.Dest.(remote.ResumablePutter); ok {
+		threshold := r.p.MultipartThreshold
+		if threshold <= 0 {
+			threshold = rp.PartSize()
+		}
+		if src.Size > threshold {
+			return r.transferResumable(ctx, rp, src)
+		}
+	}
+	rc, err := r.p.Source.Open(ctx, src.Key, 0, -1)
+	if err != nil {
+		return state.FileEntry{}, fmt.Errorf("open source: %w", err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	cr := &countingReader{r: io.TeeReader(rc, h), moved: &r.c.bytesMoved}
+	meta := remote.PutMeta{ModTime: src.ModTime, SHA256: src.SHA256}
+	put, err := r.p.Dest.Put(ctx, src.Key, cr, src.Size, meta)
+	if err != nil {
+		r.c.bytesMoved.Add(-cr.n)
+		if cr.readErr != nil {
+			return state.FileEntry{}, fmt.Errorf("read source: %w", cr.readErr)
+		}
+		if cr.n != src.Size && !errors.Is(err, context.Canceled) {
+			return state.FileEntry{}, fmt.Errorf("%w (read %d of %d bytes)", errSourceChanged, cr.n, src.Size)
+		}
+		return state.FileEntry{}, destErr{err}
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	return r.verified(ctx, src, put, sum)
+}
+
+// verified checks what the destination stored against the source's hash and
+// builds the index entry.
+func (r *run) verified(ctx context.Context, src, put remote.ObjectInfo, sum string) (state.FileEntry, error) {
+	if src.SHA256 != "" && src.SHA256 != sum {
+		// The source's recorded hash is stale or wrong; what we read is
+		// what we copied, so trust the bytes.
+		r.log.Debug("source checksum metadata was stale", slog.String("path", src.Key))
+	}
+	switch r.p.Verify {
+	case VerifyTransferred, VerifyAll:
+		if put.SHA256 == "" {
+			return state.FileEntry{}, destErr{fmt.Errorf("%s: the destination reported no checksum to verify against", src.Key)}
+		}
+		if put.SHA256 != sum {
+			return state.FileEntry{}, destErr{fmt.Errorf("%w: %s: source %s, destination %s", remote.ErrChecksum, src.Key, sum, put.SHA256)}
+		}
+	}
+	if r.p.Verify == VerifyAll {
+		got, err := hashObject(ctx, r.p.Dest, src.Key)
+		if err != nil {
+			return state.FileEntry{}, destErr{fmt.Errorf("re-read: %w", err)}
+		}
+		if got != sum {
+			return state.FileEntry{}, destErr{fmt.Errorf("%w: %s: re-read of the destination gave %s, source %s", remote.ErrChecksum, src.Key, got, sum)}
+		}
+	}
+	return state.FileEntry{Size: src.Size, ModTime: src.ModTime, SHA256: sum, DestETag: put.ETag,
+		DestModTime: put.ModTime, VerifiedAt: time.Now().UTC()}, nil
+}
+
+// verifyFile re-reads both sides of a file the index says is in sync, and
+// re-sends it when the destination differs. resent reports a re-send.
+func (r *run) verifyFile(ctx context.Context, src remote.ObjectInfo) (entry state.FileEntry, resent bool, err error) {
+	srcSum, err := hashObject(ctx, r.p.Source, src.Key)
+	if err != nil {
+		return entry, false, fmt.Errorf("re-read source: %w", err)
+	}
+	dstSum, err := hashObject(ctx, r.p.Dest, src.Key)
+	if err != nil && !errors.Is(err, remote.ErrNotExist) {
+		return entry, false, destErr{fmt.Errorf("re-read: %w", err)}
+	}
+	if err == nil && dstSum == srcSum {
+		dst, serr := r.p.Dest.Stat(ctx, src.Key)
+		if serr != nil {
+			return entry, false, destErr{serr}
+		}
+		return state.FileEntry{Size: src.Size, ModTime: src.ModTime, SHA256: srcSum, DestETag: dst.ETag,
+			DestModTime: dst.ModTime, VerifiedAt: time.Now().UTC()}, false, nil
+	}
+	r.log.Warn("destination differs from the source; re-sending", slog.String("path", src.Key))
+	entry, err = r.transfer(ctx, src)
+	return entry, true, err
+}
+
+func hashObject(ctx context.Context, s remote.Store, key string) (string, error) {
+	rc, err := s.Open(ctx, key, 0, -1)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// transferResumable uploads a large file in parts, recording every finished
+// part in the state database so that a killed job continues where it was.
+func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, src remote.ObjectInfo) (state.FileEntry, error) {
+	db := r.e.DB
+	partSize := rp.PartSize()
+	up, ok, err := db.GetUpload(r.p.Name, src.Key)
+	if err != nil {
+		return state.FileEntry{}, fmt.Errorf("read upload record: %w", err)
+	}
+	h := sha256.New()
+	if ok && (up.Size != src.Size || !up.ModTime.Equal(src.ModTime) || up.PartSize != partSize ||
+		h.(encoding.BinaryUnmarshaler).UnmarshalBinary(up.SourceSHA256State) != nil) {
+		r.log.Info("discarding an upload that can no longer be used", slog.String("path", src.Key))
+		r.abortUpload(ctx, rp, up)
+		ok = false
+		h.Reset()
+	}
+	if !ok {
+		id, err := rp.InitUpload(ctx, src.Key, remote.PutMeta{ModTime: src.ModTime})
+		if err != nil {
+			return state.FileEntry{}, destErr{fmt.Errorf("start upload: %w", err)}
+		}
+		up = &state.Upload{Plan: r.p.Name, Key: src.Key, UploadID: id, Size: src.Size, ModTime: src.ModTime,
+			PartSize: partSize, Created: time.Now().UTC()}
+		if err := db.PutUpload(up); err != nil {
+			return state.FileEntry{}, fmt.Errorf("record upload: %w", err)
+		}
+	}
+	var offset int64
+	for _, p := range up.Parts {
+		offset += p.Size
+	}
+	if offset > 0 {
+		r.c.bytesResumed.Add(offset)
+		r.log.Info("resuming upload", slog.String("path", src.Key), slog.Int64("offset", offset),
+			slog.Int("parts", len(up.Parts)))
+	}
+	rc, err := r.p.Source.Open(ctx, src.Key, offset, -1)
+	if err != nil {
+		return state.FileEntry{}, fmt.Errorf("open source: %w", err)
+	}
+	defer rc.Close()
+
+	for n := len(up.Parts) + 1; offset < src.Size; n++ {
+		size := min(partSize, src.Size-offset)
+		cr := &countingReader{r: io.TeeReader(io.LimitReader(rc, size), h), moved: &r.c.bytesMoved}
+		part, err := rp.UploadPart(ctx, src.Key, up.UploadID, n, cr, size)
+		if err != nil {
+			r.c.bytesMoved.Add(-cr.n)
+			if errors.Is(err, remote.ErrNotExist) {
+				// The store forgot the upload: start over next attempt.
+				_ = db.DeleteUpload(r.p.Name, src.Key)
+				return state.FileEntry{}, destErr{remote.Retryable(fmt.Errorf("upload %s vanished: %w", up.UploadID, err))}
+			}
+			if cr.n != size && cr.readErr == nil && ctx.Err() == nil {
+				return state.FileEntry{}, fmt.Errorf("%w (part %d short)", errSourceChanged, n)
+			}
+			return state.FileEntry{}, destErr{fmt.Errorf("upload part %d: %w", n, err)}
+		}
+		offset += size
+		up.Parts = append(up.Parts, state.UploadPart{Number: part.Number, Size: part.Size, SHA256: part.SHA256, ETag: part.ETag})
+		if up.SourceSHA256State, err = h.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
+			return state.FileEntry{}, err
+		}
+		if err := db.PutUpload(up); err != nil {
+			return state.FileEntry{}, fmt.Errorf("record upload progress: %w", err)
+		}
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	parts := make([]remote.Part, len(up.Parts))
+	for i, p := range up.Parts {
+		parts[i] = remote.Part{Number: p.Number, Size: p.Size, ETag: p.ETag, SHA256: p.SHA256}
+	}
+	put, err := rp.CompleteUpload(ctx, src.Key, up.UploadID, parts, remote.PutMeta{ModTime: src.ModTime, SHA256: sum})
+	if err != nil {
+		return state.FileEntry{}, destErr{fmt.Errorf("complete upload: %w", err)}
+	}
+	if err := db.DeleteUpload(r.p.Name, src.Key); err != nil {
+		r.log.Warn("forget finished upload", slog.Any("err", err))
+	}
+	return r.verified(ctx, src, put, sum)
+}
+
+func (r *run) abortUpload(ctx context.Context, rp remote.ResumablePutter, up *state.Upload) {
+	if err := rp.AbortUpload(ctx, up.Key, up.UploadID); err != nil {
+		r.log.Warn("abort upload", slog.String("path", up.Key), slog.Any("err", err))
+	}
+	if err := r.e.DB.DeleteUpload(up.Plan, up.Key); err != nil {
+		r.log.Warn("forget upload", slog.String("path", up.Key), slog.Any("err", err))
+	}
+}
+
+// sweepUploads aborts recorded uploads that this full job did not finish or
+// continue: their file is gone, filtered out, or was copied another way.
+func (r *run) sweepUploads(ctx context.Context) {
+	rp, ok := r.p.Dest.(remote.ResumablePutter)
+	if !ok || r.opt.Changes != nil || r.p.Mode != ModeScan || r.p.DryRun || r.c.filesFailed.Load() > 0 {
+		return
+	}
+	var stale []*state.Upload
+	err := r.e.DB.ListUploads(r.p.Name, func(u *state.Upload) error {
+		if u.Created.Before(r.start) {
+			stale = append(stale, u)
+		}
+		return nil
+	})
+	if err != nil {
+		r.log.Warn("list recorded uploads", slog.Any("err", err))
+		return
+	}
+	for _, u := range stale {
+		r.abortUpload(ctx, rp, u)
+	}
+}
+
+// countingReader counts bytes and remembers a read error of the source.
+type countingReader struct {
+	r       io.Reader
+	n       int64
+	moved   interface{ Add(int64) int64 }
+	readErr error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.moved.Add(int64(n))
+	if err != nil && err != io.EOF {
+		c.readErr = err
+	}
+	return n, err
+}
+
+var _ hash.Hash = sha256.New()
