@@ -456,12 +456,13 @@ func TestDryRunWritesNothing(t *testing.T) {
 	src, dst := mem.New(), mem.New()
 	seed(t, src, 5)
 	put(t, dst, "extra", "x", t0)
+	put(t, dst, "d0/f000.txt", "content 0", t0) // identical: adopted, not copied
 	j := f.run(&Plan{Name: "p", Source: src, Dest: dst, DryRun: true, Delete: true}, RunOptions{})
-	if got := contents(t, dst); len(got) != 1 {
+	if got := contents(t, dst); len(got) != 2 {
 		t.Errorf("dry run wrote: %v", got)
 	}
 	succ := f.list(j, state.ListSuccess)
-	if len(succ) != 6 || !strings.Contains(succ["extra"], "would delete") {
+	if len(succ) != 5 || !strings.Contains(succ["extra"], "would delete") {
 		t.Errorf("dry-run list %v", succ)
 	}
 	n := 0

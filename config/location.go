@@ -1,0 +1,150 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ferrysync/ferry/remote"
+)
+
+// Location is where a plan reads or writes: a local path, or a prefix on a
+// configured remote.
+type Location struct {
+	Remote string // the remote's name; "" for a local path
+	Path   string // the local path, or the prefix on the remote as written
+}
+
+// IsLocal reports whether the location is a local path.
+func (l Location) IsLocal() bool { return l.Remote == "" }
+
+// String returns the location as a user writes it: "/path" or "REMOTE:prefix".
+func (l Location) String() string {
+	if l.IsLocal() {
+		return l.Path
+	}
+	return l.Remote + ":" + l.Path
+}
+
+// Prefix returns the key prefix on the remote: "" for the remote's root,
+// otherwise the path with one leading "/" removed and a trailing "/" added
+// ("REMOTE:photos" and "REMOTE:/photos/" both give "photos/"). For a local
+// location it returns "". The result passes remote.ValidatePrefix when the
+// location passed validation.
+func (l Location) Prefix() string {
+	if l.IsLocal() {
+		return ""
+	}
+	return normalizePrefix(l.Path)
+}
+
+func normalizePrefix(p string) string {
+	p = strings.TrimPrefix(p, "/")
+	if p == "" || strings.HasSuffix(p, "/") {
+		return p
+	}
+	return p + "/"
+}
+
+// ParseLocation reads "REMOTE:prefix" or a local path. REMOTE is a name of
+// letters, digits, "-" and "_" followed by a colon; anything else is a local
+// path, absolute or relative ("/a:b" and "./x:y" are local paths). It does
+// not check that the remote exists or that the path obeys the path rules;
+// validation does that.
+func ParseLocation(s string) (Location, error) {
+	switch {
+	case s == "":
+		return Location{}, errors.New("empty location (valid: an absolute local path or REMOTE:prefix)")
+	case !utf8.ValidString(s):
+		return Location{}, fmt.Errorf("location %q is not valid UTF-8", s)
+	case strings.IndexByte(s, 0) >= 0:
+		return Location{}, fmt.Errorf("location %q contains a NUL byte", s)
+	}
+	if i := strings.IndexByte(s, ':'); i > 0 && validName(s[:i]) {
+		return Location{Remote: s[:i], Path: s[i+1:]}, nil
+	}
+	return Location{Path: s}, nil
+}
+
+// validName reports whether s is a name Ferry accepts for remotes,
+// credentials, plans, vaults, policies and alerts: one or more ASCII letters,
+// digits, "-" or "_".
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+const nameRule = `a name is one or more letters, digits, "-" or "_"`
+
+// localPathProblem returns why p is not an acceptable local path, or "".
+// Accepted paths are absolute, in valid UTF-8, and have no NUL, backslash,
+// empty component ("//") or "." / ".." component; one trailing "/" is
+// allowed.
+func localPathProblem(p string) string {
+	switch {
+	case p == "":
+		return "is empty (valid: an absolute path like /srv/data)"
+	case !utf8.ValidString(p):
+		return "is not valid UTF-8"
+	case strings.IndexByte(p, 0) >= 0:
+		return "contains a NUL byte"
+	case p[0] != '/':
+		return fmt.Sprintf("%q is not an absolute path (valid: a path starting with /, like /srv/data)", p)
+	case strings.IndexByte(p, '\\') >= 0:
+		return fmt.Sprintf("%q contains a backslash (valid: / separates directories)", p)
+	}
+	if p == "/" {
+		return ""
+	}
+	inner := strings.TrimSuffix(p[1:], "/")
+	for comp := range strings.SplitSeq(inner, "/") {
+		switch comp {
+		case "":
+			return fmt.Sprintf("%q has an empty component (//); write each / once", p)
+		case ".", "..":
+			return fmt.Sprintf("%q has a %q component (valid: a plain absolute path without . or ..)", p, comp)
+		}
+	}
+	return ""
+}
+
+// cleanLocal returns an accepted local path without its trailing "/".
+func cleanLocal(p string) string {
+	if len(p) > 1 {
+		return strings.TrimSuffix(p, "/")
+	}
+	return p
+}
+
+// prefixProblem returns why a prefix on a remote is refused, or "".
+func prefixProblem(p string) string {
+	if err := remote.ValidatePrefix(normalizePrefix(p)); err != nil {
+		var ke *remote.KeyError
+		if errors.As(err, &ke) {
+			return fmt.Sprintf("prefix %q %s (valid: a relative path like \"photos/2024\" without \".\", \"..\", \"//\" or backslashes)", p, ke.Reason)
+		}
+		return fmt.Sprintf("prefix %q: %v", p, err)
+	}
+	return ""
+}
+
+// within reports whether inner is outer or lies inside it. Both are cleaned
+// absolute paths, or both are key prefixes ("" or ending in "/").
+func within(inner, outer string) bool {
+	if inner == outer || outer == "" || outer == "/" {
+		return true
+	}
+	if !strings.HasSuffix(outer, "/") {
+		outer += "/"
+	}
+	return strings.HasPrefix(inner, outer)
+}
