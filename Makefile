@@ -48,6 +48,10 @@ tools: $(GOTESTSUM)
 $(GOTESTSUM):
 	$(GO) install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
 
+# The quick start: sample files, two plans, the jobs and their lists.
+demo:
+	@scripts/demo.sh
+
 install: build
 	install -D -m 0755 bin/ferry $(DESTDIR)$(PREFIX)/bin/ferry
 

@@ -100,3 +100,37 @@ type DirEntry struct {
 	Dir  bool
 	Info ObjectInfo
 }
+
+// ResumablePutter is a Store that uploads a large object in numbered parts
+// and can continue an upload that an earlier process started: the caller
+// keeps the upload id and the finished parts (the sync engine keeps them in
+// the state database) and sends only the parts that are missing.
+//
+// Parts are numbered from 1; every part but the last has exactly PartSize
+// bytes. Nothing is visible at key until CompleteUpload succeeds. An upload
+// that will not be completed MUST be aborted so the store frees its parts.
+type ResumablePutter interface {
+	// PartSize is the size of every part but the last. Objects larger than
+	// this are worth uploading in parts.
+	PartSize() int64
+	// InitUpload starts an upload and returns its id.
+	InitUpload(ctx context.Context, key string, meta PutMeta) (uploadID string, err error)
+	// UploadPart sends one part; the store verifies the part's SHA-256 on
+	// arrival and returns what it recorded. An upload id the store no longer
+	// knows yields an error wrapping ErrNotExist.
+	UploadPart(ctx context.Context, key, uploadID string, number int, r io.Reader, size int64) (Part, error)
+	// CompleteUpload assembles the parts (in number order) into the object
+	// and records sha256 (the whole object's hex SHA-256) with it.
+	CompleteUpload(ctx context.Context, key, uploadID string, parts []Part, meta PutMeta) (ObjectInfo, error)
+	// AbortUpload discards the upload and its parts. Aborting an upload the
+	// store no longer knows is not an error.
+	AbortUpload(ctx context.Context, key, uploadID string) error
+}
+
+// Part is one finished part of a resumable upload.
+type Part struct {
+	Number int
+	Size   int64
+	ETag   string
+	SHA256 string // hex SHA-256 of the part, as verified by the store
+}

@@ -42,7 +42,9 @@ func (g *globalOptions) openSession(optionalConfig bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := g.logger(cfg.LogLevel)
+	// CLI commands log warnings only, unless --log-level says otherwise; the
+	// daemon uses the config's log_level.
+	log := g.logger("warn")
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, unavailableError{fmt.Errorf("state directory: %w", err)}
 	}

@@ -47,7 +47,7 @@ The configuration file is TOML; see docs/config.md.`,
 
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.configPath, "config", defaultConfigPath, "configuration file (env FERRY_CONFIG)")
-	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (default: the config's log_level, else info)")
+	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (default: warn for commands, the config's log_level for the daemon)")
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON instead of text")
 
 	root.AddCommand(

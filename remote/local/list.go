@@ -1,0 +1,339 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/ferrysync/ferry/remote"
+)
+
+// entry is one name in a directory being listed.
+type entry struct {
+	name    string
+	dir     bool        // a directory, or a symlink to one
+	symlink bool        // fi is the symlink target's
+	fi      fs.FileInfo // what name is (for a symlink: what it points to)
+	reason  string      // why the entry cannot be copied, or ""
+}
+
+// sortKey orders entries so that the walk emits full keys in byte-wise
+// order: a directory's children all start with "name/".
+func (e *entry) sortKey() string {
+	if e.dir {
+		return e.name + "/"
+	}
+	return e.name
+}
+
+func joinPath(dir, name string) string {
+	if dir == "." {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// prefixDir is the directory, relative to the root, a listing prefix names.
+func prefixDir(prefix string) string {
+	if prefix == "" {
+		return "."
+	}
+	return strings.TrimSuffix(prefix, "/")
+}
+
+// readDir reads and classifies the entries of the directory d, whose path
+// relative to the store's root is dirPath, sorted for the walk. It skips
+// Put's temporary files.
+func (s *Store) readDir(d *os.Root, dirPath string) ([]entry, error) {
+	f, err := d.Open(".")
+	if err != nil {
+		return nil, err
+	}
+	// In a directory opened through a Root, ReadDir has already done an
+	// lstat of every entry, relative to the directory.
+	des, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]entry, 0, len(des))
+	for _, de := range des {
+		name := de.Name()
+		fi, err := de.Info()
+		if err != nil {
+			continue // removed while we were reading
+		}
+		if strings.HasPrefix(name, tempPrefix) && fi.Mode().IsRegular() {
+			continue // a Put in progress (or one a crash interrupted)
+		}
+		e := entry{name: name, fi: fi}
+		mode := fi.Mode()
+		if mode&fs.ModeSymlink != 0 {
+			e.symlink = true
+			tfi, err := s.root.Stat(joinPath(dirPath, name))
+			if err != nil {
+				e.reason = s.symlinkReason(joinPath(dirPath, name), err)
+				entries = append(entries, e)
+				continue
+			}
+			e.fi, mode = tfi, tfi.Mode()
+		}
+		switch {
+		case mode.IsDir():
+			e.dir = true
+		case !mode.IsRegular():
+			e.reason = specialReason(mode)
+		}
+		// The name's own problems come first: such a file is never copied,
+		// whatever it is.
+		var ke *remote.KeyError
+		if errors.As(remote.ValidateKey(name), &ke) {
+			e.reason = ke.Reason
+		}
+		entries = append(entries, e)
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.sortKey(), b.sortKey()) })
+	return entries, nil
+}
+
+// symlinkReason says why the symlink p (relative to the root) cannot be
+// followed, given the error from following it.
+func (s *Store) symlinkReason(p string, err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		return "dangling symlink (its target does not exist)"
+	case errors.Is(err, syscall.ELOOP):
+		return "symlink loop"
+	case errors.Is(err, fs.ErrPermission):
+		return "symlink target cannot be reached (permission denied)"
+	}
+	if target, rerr := s.root.Readlink(p); rerr == nil {
+		if path.IsAbs(target) {
+			return "symlink has an absolute target (" + target + "); only relative symlinks that stay inside the store's root are followed"
+		}
+		if j := path.Join(path.Dir(p), target); j == ".." || strings.HasPrefix(j, "../") {
+			return "symlink points outside the store's root"
+		}
+	}
+	return "symlink cannot be followed inside the store's root: " + err.Error()
+}
+
+// skipInfo is the ObjectInfo of an entry that cannot be copied.
+func (e *entry) skipInfo(key string) remote.ObjectInfo {
+	if e.dir {
+		key += "/"
+	}
+	info := remote.ObjectInfo{Key: remote.PrintableKey(key), SkipReason: e.reason, ModTime: e.fi.ModTime()}
+	if e.fi.Mode().IsRegular() {
+		info.Size = e.fi.Size()
+	}
+	return info
+}
+
+// entryInfo describes a regular-file entry of the directory d (dirPath).
+func (s *Store) entryInfo(d *os.Root, dirPath string, e *entry, key string) remote.ObjectInfo {
+	if e.symlink {
+		// The target may be anywhere in the root, outside d.
+		return describe(s.root, joinPath(dirPath, e.name), key, e.fi)
+	}
+	return describe(d, e.name, key, e.fi)
+}
+
+// List implements remote.Store. It walks the tree depth first, one sorted
+// directory at a time, so that keys come in byte-wise order and memory
+// holds only the directories on the current path. Symlinks are followed
+// when they stay inside the root; a directory already on the current path
+// (a loop) is reported with SkipReason "symlink loop" instead of entered.
+func (s *Store) List(ctx context.Context, prefix string, fn func(remote.ObjectInfo) error) error {
+	if err := checkPrefix(ctx, "list", prefix); err != nil {
+		return err
+	}
+	dirPath := prefixDir(prefix)
+	d, err := s.openPrefix(dirPath, prefix)
+	if d == nil || err != nil {
+		return err
+	}
+	defer d.Close()
+	entries, err := s.readDir(d, dirPath)
+	if err != nil {
+		return mapErr("list", prefix, err)
+	}
+	w := &walker{s: s, ctx: ctx, fn: fn, prefix: prefix, ancestors: s.ancestors(dirPath)}
+	return w.walk(d, dirPath, prefix, entries)
+}
+
+// openPrefix opens the directory a listing prefix names. It returns nil
+// and no error when there is no such directory (nothing to list).
+func (s *Store) openPrefix(dirPath, prefix string) (*os.Root, error) {
+	fi, err := s.root.Stat(dirPath)
+	if err == nil && !fi.IsDir() {
+		return nil, nil // a file: nothing is under it
+	}
+	var d *os.Root
+	if err == nil {
+		d, err = s.root.OpenRoot(dirPath)
+	}
+	if err != nil {
+		if err := mapErr("list", prefix, err); !errors.Is(err, remote.ErrNotExist) {
+			return nil, err
+		}
+		return nil, nil
+	}
+	return d, nil
+}
+
+// ancestors returns the FileInfos of the directories from the root down to
+// dirPath, the path a walk starting at dirPath is already on.
+func (s *Store) ancestors(dirPath string) []fs.FileInfo {
+	var out []fs.FileInfo
+	add := func(p string) {
+		if fi, err := s.root.Stat(p); err == nil {
+			out = append(out, fi)
+		}
+	}
+	add(".")
+	if dirPath == "." {
+		return out
+	}
+	for i := range len(dirPath) + 1 {
+		if i == len(dirPath) || dirPath[i] == '/' {
+			add(dirPath[:i])
+		}
+	}
+	return out
+}
+
+type walker struct {
+	s         *Store
+	ctx       context.Context
+	fn        func(remote.ObjectInfo) error
+	prefix    string
+	ancestors []fs.FileInfo // the directories on the current path
+}
+
+func (w *walker) onPath(fi fs.FileInfo) bool {
+	for _, a := range w.ancestors {
+		if os.SameFile(a, fi) {
+			return true
+		}
+	}
+	return false
+}
+
+// walk emits the sorted entries of directory d (at dirPath, keys starting
+// with keyPrefix) and recurses into sub-directories.
+func (w *walker) walk(d *os.Root, dirPath, keyPrefix string, entries []entry) error {
+	for i := range entries {
+		e := &entries[i]
+		if err := w.ctx.Err(); err != nil {
+			return fmt.Errorf("list %s: %w", w.prefix, err)
+		}
+		key := keyPrefix + e.name
+		switch {
+		case e.reason != "":
+			if err := w.fn(e.skipInfo(key)); err != nil {
+				return err
+			}
+		case !e.dir:
+			if err := w.fn(w.s.entryInfo(d, dirPath, e, key)); err != nil {
+				return err
+			}
+		default:
+			if err := w.walkDir(d, dirPath, e, key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// walkDir enters the sub-directory e of d, or reports why it cannot.
+func (w *walker) walkDir(d *os.Root, dirPath string, e *entry, key string) error {
+	if w.onPath(e.fi) {
+		e.reason = "symlink loop"
+		return w.fn(e.skipInfo(key))
+	}
+	subPath := joinPath(dirPath, e.name)
+	var sub *os.Root
+	var err error
+	if e.symlink {
+		sub, err = w.s.root.OpenRoot(subPath)
+	} else {
+		sub, err = d.OpenRoot(e.name)
+	}
+	var entries []entry
+	if err == nil {
+		defer sub.Close()
+		entries, err = w.s.readDir(sub, subPath)
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed while we were listing
+		}
+		msg := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			msg = pe.Err.Error()
+		}
+		e.reason = "cannot read directory: " + msg
+		return w.fn(e.skipInfo(key))
+	}
+	w.ancestors = append(w.ancestors, e.fi)
+	defer func() { w.ancestors = w.ancestors[:len(w.ancestors)-1] }()
+	return w.walk(sub, subPath, key+"/", entries)
+}
+
+// ListDir implements remote.DirLister: the entries directly under prefix,
+// sub-directories (and symlinks to directories) as Dir entries with keys
+// ending in "/", in byte-wise key order.
+func (s *Store) ListDir(ctx context.Context, prefix string, fn func(remote.DirEntry) error) error {
+	if err := checkPrefix(ctx, "list", prefix); err != nil {
+		return err
+	}
+	dirPath := prefixDir(prefix)
+	d, err := s.openPrefix(dirPath, prefix)
+	if d == nil || err != nil {
+		return err
+	}
+	defer d.Close()
+	entries, err := s.readDir(d, dirPath)
+	if err != nil {
+		return mapErr("list", prefix, err)
+	}
+	for i := range entries {
+		e := &entries[i]
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("list %s: %w", prefix, err)
+		}
+		key := prefix + e.name
+		var de remote.DirEntry
+		switch {
+		case e.reason != "":
+			de = remote.DirEntry{Dir: e.dir, Info: e.skipInfo(key)}
+		case e.dir:
+			de = remote.DirEntry{Dir: true, Info: remote.ObjectInfo{Key: key + "/", ModTime: e.fi.ModTime()}}
+		default:
+			de = remote.DirEntry{Info: s.entryInfo(d, dirPath, e, key)}
+		}
+		if err := fn(de); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkPrefix(ctx context.Context, op, prefix string) error {
+	if err := remote.ValidatePrefix(prefix); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %s: %w", op, prefix, err)
+	}
+	return nil
+}

@@ -1,0 +1,44 @@
+package s3
+
+import (
+	"context"
+	"io"
+
+	"github.com/ferrysync/ferry/remote"
+)
+
+// The remote.ResumablePutter methods: thin adapters over MultipartPutter
+// for callers that keep only the key and upload id.
+
+var _ remote.ResumablePutter = (*Store)(nil)
+
+// InitUpload starts a multipart upload and returns its id.
+func (s *Store) InitUpload(ctx context.Context, key string, meta remote.PutMeta) (string, error) {
+	up, err := s.InitMultipart(ctx, key, meta)
+	return up.UploadID, err
+}
+
+// UploadPart sends part number of the upload; the server verifies its
+// SHA-256.
+func (s *Store) UploadPart(ctx context.Context, key, uploadID string, number int, r io.Reader, size int64) (remote.Part, error) {
+	p, err := s.UploadMultipartPart(ctx, Upload{Key: key, UploadID: uploadID}, number, r, size)
+	if err != nil {
+		return remote.Part{}, err
+	}
+	return remote.Part{Number: p.Number, Size: p.Size, ETag: p.ETag, SHA256: p.SHA256}, nil
+}
+
+// CompleteUpload assembles the parts and records meta.SHA256 with the
+// object.
+func (s *Store) CompleteUpload(ctx context.Context, key, uploadID string, parts []remote.Part, meta remote.PutMeta) (remote.ObjectInfo, error) {
+	ps := make([]Part, len(parts))
+	for i, p := range parts {
+		ps[i] = Part{Number: p.Number, Size: p.Size, ETag: p.ETag, SHA256: p.SHA256}
+	}
+	return s.CompleteMultipart(ctx, Upload{Key: key, UploadID: uploadID, ModTime: meta.ModTime}, ps, meta.SHA256)
+}
+
+// AbortUpload discards the upload.
+func (s *Store) AbortUpload(ctx context.Context, key, uploadID string) error {
+	return s.AbortMultipart(ctx, Upload{Key: key, UploadID: uploadID})
+}
