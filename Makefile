@@ -52,6 +52,11 @@ $(GOTESTSUM):
 demo:
 	@scripts/demo.sh
 
+# Ferry against rclone and a bare minio-go PUT loop on a local MinIO server;
+# appends the table to bench/RESULTS.md.
+bench:
+	@bench/run.sh
+
 install: build
 	install -D -m 0755 bin/ferry $(DESTDIR)$(PREFIX)/bin/ferry
 

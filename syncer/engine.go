@@ -42,7 +42,15 @@ type RunOptions struct {
 	// Job, when set, is a job record the caller created already (status
 	// queued); the engine runs it instead of creating one.
 	Job *state.Job
+	// Drain, when closed, stops the job gently: no new file is started,
+	// files in flight finish and their tasks commit, and the job stays
+	// "running" in the state database so the next run of the plan resumes
+	// it. The daemon closes it on SIGTERM; canceling ctx is the hard stop.
+	Drain <-chan struct{}
 }
+
+// errDrained stops an enumeration when RunOptions.Drain is closed.
+var errDrained = errors.New("job drained for shutdown")
 
 // Job meta keys the engine sets.
 const (
@@ -124,6 +132,10 @@ func (e *Engine) startJob(p *Plan, opt RunOptions) (*state.Job, error) {
 		return nil, fmt.Errorf("plan %s: look for interrupted jobs: %w", p.Name, err)
 	}
 	var resume *state.Job
+	if opt.Job != nil && opt.Job.Status == state.JobRunning {
+		// The caller hands back an interrupted job to resume.
+		resume = opt.Job
+	}
 	for _, j := range interrupted {
 		if resume == nil && kind == "full" && j.Meta[metaKind] == "full" && !p.DryRun && opt.Job == nil {
 			resume = j

@@ -534,3 +534,44 @@ func (s *failingStore) Put(ctx context.Context, k string, r io.Reader, n int64, 
 	}
 	return s.Store.Put(ctx, k, r, n, m)
 }
+
+func TestDrainLeavesJobResumable(t *testing.T) {
+	f := newFixture(t)
+	src := mem.New()
+	seed(t, src, 200)
+	drain := make(chan struct{})
+	dst := &drainingStore{Store: mem.New(), after: 20, drain: drain}
+	p := &Plan{Name: "p", Source: src, Dest: dst, Workers: 2, MaxFilesPerTask: 5}
+	j := f.run(p, RunOptions{Drain: drain})
+	if j.Status != state.JobRunning {
+		t.Fatalf("drained job status %s, want running (resumable)", j.Status)
+	}
+	sent := j.Counters.FilesTransferred
+	if sent == 0 || sent >= 200 {
+		t.Fatalf("drained job transferred %d files, want some but not all", sent)
+	}
+	if n := len(f.list(j, state.ListSuccess)); int64(n) != sent {
+		t.Errorf("success list %d entries, counters say %d: in-flight files must commit", n, sent)
+	}
+	j2 := f.run(&Plan{Name: "p", Source: src, Dest: dst.Store}, RunOptions{})
+	if j2.ID != j.ID || j2.Status != state.JobCompleted || j2.Counters.FilesResumed != sent {
+		t.Errorf("resumed job %s status %s resumed %d, want %s completed with %d resumed",
+			j2.ID, j2.Status, j2.Counters.FilesResumed, j.ID, sent)
+	}
+	equalContents(t, src, dst.Store)
+}
+
+// drainingStore closes drain after a number of puts.
+type drainingStore struct {
+	remote.Store
+	after int64
+	n     atomic.Int64
+	drain chan struct{}
+}
+
+func (s *drainingStore) Put(ctx context.Context, k string, r io.Reader, n int64, m remote.PutMeta) (remote.ObjectInfo, error) {
+	if s.n.Add(1) == s.after {
+		close(s.drain)
+	}
+	return s.Store.Put(ctx, k, r, n, m)
+}

@@ -52,7 +52,8 @@ type run struct {
 
 	look *destLookup
 
-	fatal error // the job-level failure, if any
+	fatal   error // the job-level failure, if any
+	drained bool  // stopped by RunOptions.Drain
 }
 
 func newRun(e *Engine, p *Plan, job *state.Job, opt RunOptions) *run {
@@ -94,8 +95,15 @@ func (r *run) execute(ctx context.Context) {
 	close(workCh)
 	wg.Wait()
 	r.scanned.Store(true)
+	if errors.Is(err, errDrained) {
+		r.drained = true
+		err = nil
+	}
 	if ferr := r.flushPending(); ferr != nil && err == nil {
 		err = ferr
+	}
+	if r.drained {
+		return
 	}
 	if err == nil && ctx.Err() == nil {
 		r.sweepUploads(ctx)
@@ -122,7 +130,7 @@ func (r *run) enumerateScan(ctx context.Context, sl *slicer) error {
 	err := r.p.Source.List(ctx, "", func(info remote.ObjectInfo) error {
 		return r.consider(ctx, sl, info)
 	})
-	if err != nil && ctx.Err() == nil {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, errDrained) {
 		return failJob("list source %s: %v", r.p.SourceDesc, err)
 	}
 	return err
@@ -365,6 +373,10 @@ func (r *run) finish(ctx context.Context) error {
 	j.Ended = time.Now().UTC()
 	failed := j.Counters.FilesFailed
 	switch {
+	case r.drained && r.fatal == nil:
+		// Left "running" on purpose: the next run of the plan resumes it.
+		j.Status = state.JobRunning
+		j.Error = "interrupted by shutdown; resumes at the next run"
 	case r.fatal != nil:
 		j.Status = state.JobFailed
 		j.Error = r.fatal.Error()

@@ -77,6 +77,11 @@ type slicer struct {
 }
 
 func (s *slicer) add(ctx context.Context, w *work) error {
+	select {
+	case <-s.r.opt.Drain:
+		return errDrained
+	default:
+	}
 	p := s.r.p
 	if s.cur != nil && (s.cur.files >= p.MaxFilesPerTask || s.cur.bytes+w.info.Size > p.MaxBytesPerTask) {
 		s.flush()
@@ -99,6 +104,9 @@ func (s *slicer) add(ctx context.Context, w *work) error {
 	case <-ctx.Done():
 		t.refs.Add(-1)
 		return ctx.Err()
+	case <-s.r.opt.Drain:
+		t.refs.Add(-1)
+		return errDrained
 	}
 }
 

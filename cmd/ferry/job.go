@@ -1,9 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -21,7 +21,8 @@ func newJobCommand(g *globalOptions) *cobra.Command {
 		Use:   "job",
 		Short: "Inspect jobs and their file lists",
 	}
-	cmd.AddCommand(newJobListCommand(g), newJobShowCommand(g), newJobFilesCommand(g))
+	cmd.AddCommand(newJobListCommand(g), newJobShowCommand(g), newJobFilesCommand(g),
+		newJobCancelCommand(g), newJobExportCommand(g))
 	return cmd
 }
 
@@ -37,28 +38,17 @@ func newJobListCommand(g *globalOptions) *cobra.Command {
 			if status != "" && !slices.Contains(valid, status) {
 				return usageErrorf("--status %q: valid values are %v", status, valid)
 			}
-			s, err := g.openSession(true)
+			src, err := g.openJobSource(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer s.close()
-			var jobs []*state.Job
-			err = s.db.ListJobs(state.JobFilter{Plan: plan, Status: status, Newest: true}, func(j *state.Job) error {
-				jobs = append(jobs, j)
-				if limit > 0 && len(jobs) >= limit {
-					return errStop
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, errStop) {
+			defer src.close()
+			jobs, err := src.jobs(cmd.Context(), state.JobFilter{Plan: plan, Status: status, Newest: true, Limit: limit})
+			if err != nil {
 				return err
 			}
 			if g.json {
-				views := make([]jobView, 0, len(jobs))
-				for _, j := range jobs {
-					views = append(views, jobJSON(j))
-				}
-				return printJSON(g.stdout, views)
+				return printJSON(g.stdout, jobs)
 			}
 			if len(jobs) == 0 {
 				fmt.Fprintln(g.stdout, "No jobs.")
@@ -102,17 +92,17 @@ func newJobShowCommand(g *globalOptions) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openSession(true)
+			src, err := g.openJobSource(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer s.close()
-			j, err := getJob(s.db, args[0])
+			defer src.close()
+			j, err := src.job(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			if g.json {
-				return printJSON(g.stdout, jobJSON(j))
+				return printJSON(g.stdout, j)
 			}
 			tw := newTable(g.stdout)
 			fmt.Fprintf(tw, "Job\t%s\n", j.ID)
@@ -152,14 +142,6 @@ func printJobSummaryCounters(g *globalOptions, j *state.Job) {
 	tw.Flush()
 }
 
-func getJob(db *state.DB, id string) (*state.Job, error) {
-	j, err := db.GetJob(id)
-	if errors.Is(err, state.ErrNotFound) {
-		return nil, usageErrorf("no job %q; see ferry job list", id)
-	}
-	return j, err
-}
-
 func newJobFilesCommand(g *globalOptions) *cobra.Command {
 	var list, format string
 	cmd := &cobra.Command{
@@ -187,16 +169,16 @@ failed: path,size,error.`,
 			if format != "csv" && format != "json" {
 				return usageErrorf("--format %q: valid values are csv, json", format)
 			}
-			s, err := g.openSession(true)
+			src, err := g.openJobSource(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer s.close()
-			j, err := getJob(s.db, args[0])
+			defer src.close()
+			j, err := src.job(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			return writeFileList(g, s.db, j.ID, kind, format)
+			return writeFileList(cmd.Context(), g, src, j.ID, kind, format)
 		},
 	}
 	cmd.Flags().StringVar(&list, "list", "", "which list: success, skipped, failed (required)")
@@ -204,7 +186,7 @@ failed: path,size,error.`,
 	return cmd
 }
 
-func writeFileList(g *globalOptions, db *state.DB, jobID string, kind state.ListKind, format string) error {
+func writeFileList(ctx context.Context, g *globalOptions, src jobSource, jobID string, kind state.ListKind, format string) error {
 	if format == "json" {
 		// Streamed as a JSON array, one record per line.
 		type rec struct {
@@ -215,7 +197,7 @@ func writeFileList(g *globalOptions, db *state.DB, jobID string, kind state.List
 		}
 		fmt.Fprint(g.stdout, "[")
 		first := true
-		err := db.IterateFileRecords(jobID, kind, func(r state.FileRecord) error {
+		err := src.files(ctx, jobID, kind, func(r state.FileRecord) error {
 			b, err := json.Marshal(rec{r.Path, r.Size, r.SHA256, r.Reason})
 			if err != nil {
 				return err
@@ -239,7 +221,7 @@ func writeFileList(g *globalOptions, db *state.DB, jobID string, kind state.List
 	if err := w.Write(header); err != nil {
 		return err
 	}
-	err := db.IterateFileRecords(jobID, kind, func(r state.FileRecord) error {
+	err := src.files(ctx, jobID, kind, func(r state.FileRecord) error {
 		row := []string{r.Path, strconv.FormatInt(r.Size, 10)}
 		if kind == state.ListSuccess {
 			row = append(row, r.SHA256)
@@ -251,4 +233,100 @@ func writeFileList(g *globalOptions, db *state.DB, jobID string, kind state.List
 		return err
 	}
 	return w.Error()
+}
+
+func newJobCancelCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a queued or running job of the daemon",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("job cancel needs a job ID; see ferry job list --status running")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.loadConfig(true)
+			if err != nil {
+				return err
+			}
+			c := g.dialDaemon(cmd.Context(), cfg)
+			if c == nil {
+				return unavailableError{fmt.Errorf("no ferry daemon answers on %s; a job run in-process stops with Ctrl-C", cfg.Socket)}
+			}
+			if err := c.CancelJob(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "Job %s canceled.\n", args[0])
+			return nil
+		},
+	}
+}
+
+func newJobExportCommand(g *globalOptions) *cobra.Command {
+	var since, format string
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write an audit report of the retained jobs (CSV or JSON)",
+		Long: `Write every retained job (job_retention, default 180 days) as CSV with a
+header, or as JSON: id, plan, trigger, status, times, counters and error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var f state.JobFilter
+			if since != "" {
+				t, err := parseSince(since)
+				if err != nil {
+					return usageErrorf("--since %q: a date (2026-11-01) or an RFC 3339 time", since)
+				}
+				f.Since = t
+			}
+			if g.json {
+				format = "json"
+			}
+			if format != "csv" && format != "json" {
+				return usageErrorf("--format %q: valid values are csv, json", format)
+			}
+			src, err := g.openJobSource(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer src.close()
+			jobs, err := src.jobs(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return printJSON(g.stdout, jobs)
+			}
+			w := csv.NewWriter(g.stdout)
+			_ = w.Write([]string{"id", "plan", "trigger", "status", "created", "started", "ended",
+				"files_total", "files_transferred", "files_unchanged", "files_skipped", "files_failed", "files_deleted",
+				"bytes_total", "bytes_transferred", "error"})
+			rfc := func(t time.Time) string {
+				if t.IsZero() {
+					return ""
+				}
+				return t.UTC().Format(time.RFC3339)
+			}
+			for _, j := range jobs {
+				c := j.Counters
+				n := func(v int64) string { return strconv.FormatInt(v, 10) }
+				_ = w.Write([]string{j.ID, j.Plan, j.Trigger, j.Status, rfc(j.Created), rfc(j.Started), rfc(j.Ended),
+					n(c.FilesTotal), n(c.FilesTransferred), n(c.FilesUnchanged), n(c.FilesSkipped), n(c.FilesFailed), n(c.FilesDeleted),
+					n(c.BytesTotal), n(c.BytesTransferred), j.Error})
+			}
+			w.Flush()
+			return w.Error()
+		},
+	}
+	cmd.Flags().StringVar(&since, "since", "", "only jobs created on or after this date (2026-11-01) or time")
+	cmd.Flags().StringVar(&format, "format", "csv", "output format: csv, json")
+	return cmd
+}
+
+func parseSince(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.ParseInLocation("2006-01-02", s, time.Local)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/ferrysync/ferry/config"
 	"github.com/ferrysync/ferry/state"
@@ -35,7 +34,7 @@ func (g *globalOptions) runPlanInProcess(ctx context.Context, s *session, cp *co
 		return err
 	}
 	if g.json {
-		if err := printJSON(g.stdout, jobJSON(job)); err != nil {
+		if err := printJSON(g.stdout, job); err != nil {
 			return err
 		}
 	} else {
@@ -95,22 +94,3 @@ func printJobSummary(w io.Writer, j *state.Job) {
 	}
 }
 
-// jobView is a job as --json prints it.
-type jobView struct {
-	ID       string            `json:"id"`
-	Plan     string            `json:"plan"`
-	Trigger  string            `json:"trigger"`
-	Status   string            `json:"status"`
-	Error    string            `json:"error,omitempty"`
-	Created  time.Time         `json:"created"`
-	Started  time.Time         `json:"started"`
-	Ended    time.Time         `json:"ended,omitzero"`
-	Resumes  int               `json:"resumes,omitempty"`
-	Counters state.Counters    `json:"counters"`
-	Meta     map[string]string `json:"meta,omitempty"`
-}
-
-func jobJSON(j *state.Job) jobView {
-	return jobView{ID: j.ID, Plan: j.Plan, Trigger: j.Trigger, Status: j.Status, Error: j.Error,
-		Created: j.Created, Started: j.Started, Ended: j.Ended, Resumes: j.Resumes, Counters: j.Counters, Meta: j.Meta}
-}

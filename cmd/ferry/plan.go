@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferrysync/ferry/config"
+	"github.com/ferrysync/ferry/daemon"
 	"github.com/ferrysync/ferry/state"
 )
 
@@ -24,83 +28,88 @@ func newPlanCommand(g *globalOptions) *cobra.Command {
 func newPlanListCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
-		Short: "List the configured plans with their last job",
+		Short: "List the configured plans with their last job and next run",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.openSession(false)
+			plans, err := g.planInfos(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer s.close()
-			type row struct {
-				Name        string     `json:"name"`
-				Source      string     `json:"source"`
-				Destination string     `json:"destination"`
-				Schedule    string     `json:"schedule"`
-				LastJob     *jobView   `json:"last_job,omitempty"`
-				last        *state.Job `json:"-"`
-			}
-			var rows []row
-			for _, p := range s.cfg.Plans {
-				r := row{Name: p.Name, Source: p.Source, Destination: p.Destination, Schedule: scheduleStr(p)}
-				err := s.db.ListJobs(state.JobFilter{Plan: p.Name, Newest: true}, func(j *state.Job) error {
-					r.last = j
-					v := jobJSON(j)
-					r.LastJob = &v
-					return errStop
-				})
-				if err != nil && err != errStop {
-					return err
-				}
-				rows = append(rows, r)
-			}
 			if g.json {
-				return printJSON(g.stdout, rows)
+				return printJSON(g.stdout, plans)
 			}
-			if len(rows) == 0 {
-				fmt.Fprintf(g.stdout, "No plans in %s.\n", s.cfg.File)
+			if len(plans) == 0 {
+				fmt.Fprintln(g.stdout, "No plans in the configuration.")
 				return nil
 			}
 			tw := newTable(g.stdout)
-			fmt.Fprintln(tw, "NAME\tSOURCE\tDESTINATION\tSCHEDULE\tLAST JOB\tSTATUS\tENDED")
-			for _, r := range rows {
+			fmt.Fprintln(tw, "NAME\tSOURCE\tDESTINATION\tSCHEDULE\tNEXT RUN\tLAST JOB\tSTATUS\tENDED")
+			for _, p := range plans {
 				id, status, ended := "-", "-", "-"
-				if r.last != nil {
-					id, status, ended = r.last.ID, r.last.Status, timeStr(r.last.Ended)
+				if p.LastJob != nil {
+					id, status, ended = p.LastJob.ID, p.LastJob.Status, timeStr(p.LastJob.Ended)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Source, r.Destination, r.Schedule, id, status, ended)
+				if p.RunningJob != "" {
+					id, status, ended = p.RunningJob, state.JobRunning, "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Source, p.Destination, p.Schedule,
+					timeStr(p.NextRun), id, status, ended)
 			}
 			return tw.Flush()
 		},
 	}
 }
 
-var errStop = fmt.Errorf("stop")
-
-func scheduleStr(p *config.Plan) string {
-	var parts []string
-	if p.Schedule != nil {
-		parts = append(parts, "every "+p.Schedule.Every.String())
+// planInfos asks the daemon, or reads the config and the state database
+// when none runs (then there is no next run: nothing schedules).
+func (g *globalOptions) planInfos(ctx context.Context) ([]daemon.PlanInfo, error) {
+	cfg, err := g.loadConfig(false)
+	if err != nil {
+		return nil, err
 	}
-	if p.Watch {
-		parts = append(parts, "watch")
+	if c := g.dialDaemon(ctx, cfg); c != nil {
+		return c.Plans(ctx)
 	}
-	if p.Changelist != "" {
-		parts = append(parts, "changelist")
+	s, err := g.openSession(false)
+	if err != nil {
+		return nil, err
 	}
-	if len(parts) == 0 {
-		return "Run Now only"
+	defer s.close()
+	out := []daemon.PlanInfo{}
+	for _, p := range s.cfg.Plans {
+		every := ""
+		if p.Schedule != nil {
+			every = p.Schedule.Every.String()
+		}
+		pi := daemon.PlanInfo{Name: p.Name, Source: p.Source, Destination: p.Destination,
+			Schedule: daemon.ScheduleString(p.Schedule != nil, p.Watch, p.Changelist != "", every)}
+		err := s.db.ListJobs(state.JobFilter{Plan: p.Name, Newest: true}, func(j *state.Job) error {
+			pi.LastJob = j
+			return errStop
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return nil, err
+		}
+		out = append(out, pi)
 	}
-	return strings.Join(parts, ", ")
+	return out, nil
 }
 
+var errStop = errors.New("stop")
+
 func newPlanRunCommand(g *globalOptions) *cobra.Command {
-	var dryRun bool
+	var dryRun, wait bool
 	cmd := &cobra.Command{
 		Use:   "run NAME",
-		Short: "Run a plan now and wait for its job",
-		Long: `Run a plan now (Run Now) and wait for its job, showing progress on a
-terminal. The exit code tells completed (0), partial (4) and failed (1) apart.`,
+		Short: "Run a plan now (Run Now)",
+		Long: `Run a plan now.
+
+With a daemon running, the job is queued there and its id printed at once;
+--wait follows it with a progress bar until it ends. A plan never runs twice
+at once: a Run Now during a run queues one follow-up, and further Run Nows
+join it. Without a daemon, the job runs here and the command waits for it.
+
+The exit code tells completed (0), partial (4) and failed (1) apart.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("plan run needs the plan's NAME; see ferry plan list")
@@ -108,22 +117,87 @@ terminal. The exit code tells completed (0), partial (4) and failed (1) apart.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg, err := g.loadConfig(false)
+			if err != nil {
+				return err
+			}
+			cp, ok := cfg.LookupPlan(args[0])
+			if !ok {
+				return usageErrorf("no plan named %q in %s (plans: %s)", args[0], cfg.File, planNames(cfg))
+			}
+			if c := g.dialDaemon(ctx, cfg); c != nil {
+				if dryRun {
+					return usageErrorf("--dry-run runs in-process only; stop the daemon or use ferry sync --dry-run")
+				}
+				return g.runPlanOnDaemon(ctx, c, cp.Name, wait)
+			}
 			s, err := g.openSession(false)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			cp, ok := s.cfg.LookupPlan(args[0])
-			if !ok {
-				var names []string
-				for _, p := range s.cfg.Plans {
-					names = append(names, p.Name)
-				}
-				return usageErrorf("no plan named %q in %s (plans: %s)", args[0], s.cfg.File, strings.Join(names, ", "))
-			}
-			return g.runPlanInProcess(cmd.Context(), s, cp, dryRun, "manual")
+			return g.runPlanInProcess(ctx, s, cp, dryRun, "manual")
 		},
 	}
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be copied and deleted; write nothing")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be copied and deleted; write nothing (in-process only)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "with a daemon: follow the job until it ends, with a progress bar")
 	return cmd
+}
+
+func planNames(cfg *config.Config) string {
+	var names []string
+	for _, p := range cfg.Plans {
+		names = append(names, p.Name)
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// runPlanOnDaemon queues a Run Now and, with wait, follows the job.
+func (g *globalOptions) runPlanOnDaemon(ctx context.Context, c *daemon.Client, plan string, wait bool) error {
+	id, err := c.RunPlan(ctx, plan)
+	if err != nil {
+		return err
+	}
+	if !wait {
+		if g.json {
+			return printJSON(g.stdout, daemon.RunResult{JobID: id})
+		}
+		fmt.Fprintf(g.stdout, "Job %s queued. Follow it: ferry job show %s\n", id, id)
+		return nil
+	}
+	bar := newJobProgress(g.stderr, !g.json)
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		j, err := c.Job(ctx, id)
+		if err != nil {
+			bar.finish()
+			return err
+		}
+		switch j.Status {
+		case state.JobQueued, state.JobRunning:
+			bar.updateJob(j)
+		default:
+			bar.finish()
+			if g.json {
+				if err := printJSON(g.stdout, j); err != nil {
+					return err
+				}
+			} else {
+				printJobSummary(g.stdout, j)
+			}
+			return jobExit(j)
+		}
+		select {
+		case <-ctx.Done():
+			bar.finish()
+			fmt.Fprintf(g.stderr, "Stopped following job %s; it keeps running in the daemon.\n", id)
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }

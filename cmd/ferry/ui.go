@@ -12,6 +12,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/ferrysync/ferry/state"
 	"github.com/ferrysync/ferry/syncer"
 )
 
@@ -94,6 +95,14 @@ func (p *jobProgress) update(pr syncer.Progress) {
 		p.bar.ChangeMax64(max)
 	}
 	_ = p.bar.Set64(pr.BytesTransferred)
+}
+
+// updateJob shows a job record's counters (a job followed on the daemon).
+func (p *jobProgress) updateJob(j *state.Job) {
+	c := j.Counters
+	p.update(syncer.Progress{Phase: j.Status, FilesTotal: c.FilesTotal, BytesTotal: c.BytesTotal,
+		FilesDone:        c.FilesTransferred + c.FilesSkipped + c.FilesFailed + c.FilesUnchanged,
+		FilesTransferred: c.FilesTransferred, BytesTransferred: c.BytesTransferred, FilesFailed: c.FilesFailed})
 }
 
 func (p *jobProgress) finish() {
