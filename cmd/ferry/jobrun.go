@@ -93,4 +93,3 @@ func printJobSummary(w io.Writer, j *state.Job) {
 		}
 	}
 }
-
