@@ -13,7 +13,7 @@ GOTESTSUM_VERSION := v1.13.0
 # Test output: one line per test, failures in full, a summary at the end.
 TESTFMT   := --format testname --format-hide-empty-pkg
 
-.PHONY: all build test test-short race lint fmt vet install clean minio tools demo bench
+.PHONY: all verify-units build test test-short race lint fmt vet install clean minio tools demo bench
 
 all: build
 
@@ -57,8 +57,28 @@ demo:
 bench:
 	@bench/run.sh
 
+SYSCONFDIR ?= /etc
+BINDIR     := $(PREFIX)/bin
+DOCDIR     := $(PREFIX)/share/doc/ferry
+UNITDIR    ?= $(SYSCONFDIR)/systemd/system
+SUBST      := sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g'
+
+# Installs the binary, the systemd unit, tmpfiles.d and sysusers.d entries, an
+# example configuration and the docs. Honours DESTDIR, PREFIX and SYSCONFDIR.
 install: build
-	install -D -m 0755 bin/ferry $(DESTDIR)$(PREFIX)/bin/ferry
+	install -D -m 0755 bin/ferry $(DESTDIR)$(BINDIR)/ferry
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	$(SUBST) systemd/ferry.service > $(DESTDIR)$(UNITDIR)/ferry.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ferry.service
+	install -D -m 0644 systemd/ferry.tmpfiles.conf $(DESTDIR)$(SYSCONFDIR)/tmpfiles.d/ferry.conf
+	install -D -m 0644 systemd/ferry.sysusers.conf $(DESTDIR)$(SYSCONFDIR)/sysusers.d/ferry.conf
+	install -D -m 0640 examples/full.toml $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.toml.example
+	install -d -m 0755 $(DESTDIR)$(DOCDIR)
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+
+# systemd-analyze verify on the unit as `make install` renders it.
+verify-units: build
+	@scripts/verify-units.sh
 
 clean:
 	rm -rf bin
