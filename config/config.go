@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 )
 
@@ -149,6 +150,25 @@ func (p *Plan) SourceLocation() Location {
 func (p *Plan) DestinationLocation() Location {
 	l, _ := ParseLocation(p.Destination)
 	return l
+}
+
+// Changelist inbox sides: an inbox on the plan's own source or destination.
+const (
+	ChangelistSource      = "source"
+	ChangelistDestination = "destination"
+)
+
+// ChangelistInbox splits the changelist setting: side is "" for a local
+// directory (path is that directory), or ChangelistSource /
+// ChangelistDestination for "source:/DIR" and "destination:/DIR" (path is
+// DIR, relative to that data source's root).
+func (p *Plan) ChangelistInbox() (side, path string) {
+	for _, s := range []string{ChangelistSource, ChangelistDestination} {
+		if rest, ok := strings.CutPrefix(p.Changelist, s+":"); ok {
+			return s, rest
+		}
+	}
+	return "", p.Changelist
 }
 
 // AlertNames returns the names of the alerts this plan fires, resolving nil

@@ -423,7 +423,17 @@ func (v *validator) plan(p keyPath, pl *Plan, names map[string]int) {
 	v.patterns(p.key("exclude"), pl.Exclude)
 
 	if pl.Changelist != "" {
-		v.localPath(p.key("changelist"), pl.Changelist)
+		switch side, path := pl.ChangelistInbox(); side {
+		case "":
+			v.localPath(p.key("changelist"), path)
+		default:
+			if msg := prefixProblem(path); msg != "" || strings.Trim(path, "/") == "" {
+				if msg == "" {
+					msg = "names no directory"
+				}
+				v.add(p.key("changelist"), "%q: %s (valid: a local directory, or source:/DIR or destination:/DIR on the plan's own data sources)", pl.Changelist, msg)
+			}
+		}
 	}
 	if pl.ChangelistPoll.Duration < time.Second {
 		v.add(p.key("changelist_poll"), "%s is too short (valid: 1s or more)", pl.ChangelistPoll)

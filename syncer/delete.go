@@ -112,6 +112,9 @@ func (r *run) scanVictims(ctx context.Context) ([]string, int64, error) {
 		if d.SkipReason != "" || remote.ValidateKey(d.Key) != nil {
 			return nil
 		}
+		if r.p.reserved(d.Key) {
+			return nil
+		}
 		total++
 		if !r.p.Filter.Match(d.Key) {
 			return nil
@@ -149,7 +152,7 @@ func (r *run) changeSetVictims(ctx context.Context, keys []string) ([]string, in
 			r.skip(remote.PrintableKey(key), 0, "invalid path: "+reasonOf(err))
 			continue
 		}
-		if !r.p.Filter.Match(key) {
+		if !r.p.Filter.Match(key) || r.p.reserved(key) {
 			continue
 		}
 		_, err := r.p.Source.Stat(ctx, key)

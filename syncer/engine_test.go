@@ -419,7 +419,7 @@ func TestResumeSkipsRecordedFiles(t *testing.T) {
 	seed(t, src, 30)
 	// A job that "crashed": running in the database, with some files
 	// already copied and recorded.
-	crashed := &state.Job{Plan: "p", Status: state.JobRunning, Started: time.Now().UTC().Add(-time.Minute),
+	crashed := &state.Job{Plan: "p", Status: state.JobQueued, Started: time.Now().UTC().Add(-time.Minute),
 		Meta: map[string]string{metaKind: "full"}}
 	if err := f.db.CreateJob(crashed); err != nil {
 		t.Fatal(err)
@@ -574,4 +574,25 @@ func (s *drainingStore) Put(ctx context.Context, k string, r io.Reader, n int64,
 		close(s.drain)
 	}
 	return s.Store.Put(ctx, k, r, n, m)
+}
+
+func TestReservedPrefixNeverCopiedOrDeleted(t *testing.T) {
+	f := newFixture(t)
+	src, dst := mem.New(), mem.New()
+	seed(t, src, 4)
+	put(t, src, "changelist/2026-11-23.csv", "path\nd0/f000.txt\n", t0)
+	put(t, dst, "changelist/done/old.csv", "path\n", t0)
+	put(t, dst, "extra.txt", "x", t0)
+	p := &Plan{Name: "p", Source: src, Dest: dst, Delete: true, Reserved: []string{"changelist/"}}
+	j := f.run(p, RunOptions{})
+	got := contents(t, dst)
+	if _, ok := got["changelist/2026-11-23.csv"]; ok {
+		t.Error("a list in the reserved inbox was copied")
+	}
+	if _, ok := got["changelist/done/old.csv"]; !ok {
+		t.Error("a file under the reserved prefix was deleted at the destination")
+	}
+	if _, ok := got["extra.txt"]; ok || j.Counters.FilesDeleted != 1 {
+		t.Errorf("extra.txt not deleted: %+v", j.Counters)
+	}
 }

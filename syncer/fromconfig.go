@@ -1,6 +1,8 @@
 package syncer
 
 import (
+	"strings"
+
 	"github.com/ferrysync/ferry/config"
 	"github.com/ferrysync/ferry/remote"
 )
@@ -28,6 +30,9 @@ func FromConfig(cp *config.Plan, src, dst remote.Store) (*Plan, error) {
 		MaxBytesPerTask: int64(cp.MaxBytesPerTask),
 		Delete:          cp.Delete,
 		MaxDelete:       DeleteLimit{Percent: cp.MaxDelete.Percent, Count: cp.MaxDelete.Count},
+	}
+	if side, dir := cp.ChangelistInbox(); side != "" {
+		p.Reserved = append(p.Reserved, strings.Trim(dir, "/")+"/")
 	}
 	return p, p.check()
 }

@@ -3,6 +3,7 @@ package syncer
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ferrysync/ferry/remote"
@@ -91,9 +92,24 @@ type Plan struct {
 	// destination or the file index.
 	DryRun bool
 
+	// Reserved are key prefixes ("dir/") the plan never copies and never
+	// deletes: its own changelist inbox on the source or destination.
+	Reserved []string
+
 	// MultipartThreshold: files at or above it use a resumable upload when
 	// the destination supports one. 0 means the destination's part size.
 	MultipartThreshold int64
+}
+
+// reserved reports whether key lies under one of the plan's reserved
+// prefixes.
+func (p *Plan) reserved(key string) bool {
+	for _, r := range p.Reserved {
+		if strings.HasPrefix(key, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrPlanRunning is returned when a job of the plan is already running in

@@ -210,7 +210,7 @@ func (r *run) consider(ctx context.Context, sl *slicer, info remote.ObjectInfo) 
 		r.skip(remote.PrintableKey(info.Key), info.Size, "invalid path: "+reasonOf(err))
 		return nil
 	}
-	if !r.p.Filter.Match(info.Key) {
+	if !r.p.Filter.Match(info.Key) || r.p.reserved(info.Key) {
 		return nil
 	}
 	r.c.filesTotal.Add(1)

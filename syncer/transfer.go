@@ -36,9 +36,10 @@ func (r *run) process(ctx context.Context, w *work) {
 	}
 
 	var (
-		entry  state.FileEntry
-		resent bool
-		err    error
+		entry   state.FileEntry
+		resent  bool
+		err     error
+		resumed resumeNote // across attempts: bytes an earlier run uploaded
 	)
 	attempts := r.e.Attempts
 	if attempts <= 0 {
@@ -50,9 +51,9 @@ func (r *run) process(ctx context.Context, w *work) {
 	}
 	for attempt := 1; ; attempt++ {
 		if w.act == actVerify {
-			entry, resent, err = r.verifyFile(ctx, w.info)
+			entry, resent, err = r.verifyFile(ctx, w.info, &resumed)
 		} else {
-			entry, err = r.transfer(ctx, w.info)
+			entry, err = r.transfer(ctx, w.info, &resumed)
 		}
 		if err == nil || ctx.Err() != nil || attempt >= attempts || !retryable(err) {
 			break
@@ -69,6 +70,10 @@ func (r *run) process(ctx context.Context, w *work) {
 		}
 	}
 
+	if err != nil {
+		// Not transferred: the resumed bytes are not part of this job's.
+		r.c.bytesResumed.Add(-resumed.bytes)
+	}
 	switch {
 	case err == nil && w.act == actVerify && !resent:
 		r.c.filesUnchanged.Add(1)
@@ -111,15 +116,36 @@ func isDestErr(err error) bool {
 	return errors.As(err, &d)
 }
 
+// resumeNote follows one file through its attempts: bytes is how much of
+// it an earlier run had uploaded (the parts of a recorded resumable upload
+// found at the first attempt), and is counted in bytesResumed. Parts this
+// run sends are never counted as resumed, even when a later attempt of the
+// same file continues them; an upload that starts over resets bytes to 0.
+type resumeNote struct {
+	seen  bool
+	bytes int64
+}
+
+func (r *run) noteResumed(n *resumeNote, offset int64, fresh bool) {
+	switch {
+	case fresh:
+		r.c.bytesResumed.Add(-n.bytes)
+		n.seen, n.bytes = true, 0
+	case !n.seen:
+		r.c.bytesResumed.Add(offset)
+		n.seen, n.bytes = true, offset
+	}
+}
+
 // transfer copies one file and returns its new index entry.
-func (r *run) transfer(ctx context.Context, src remote.ObjectInfo) (state.FileEntry, error) {
+func (r *run) transfer(ctx context.Context, src remote.ObjectInfo, resumed *resumeNote) (state.FileEntry, error) {
 	if rp, ok := r.p.Dest.(remote.ResumablePutter); ok {
 		threshold := r.p.MultipartThreshold
 		if threshold <= 0 {
 			threshold = rp.PartSize()
 		}
 		if src.Size > threshold {
-			return r.transferResumable(ctx, rp, src)
+			return r.transferResumable(ctx, rp, src, resumed)
 		}
 	}
 	rc, err := r.p.Source.Open(ctx, src.Key, 0, -1)
@@ -129,7 +155,12 @@ func (r *run) transfer(ctx context.Context, src remote.ObjectInfo) (state.FileEn
 	defer rc.Close()
 	h := sha256.New()
 	cr := &countingReader{r: io.TeeReader(rc, h), moved: &r.c.bytesMoved}
-	meta := remote.PutMeta{ModTime: src.ModTime, SHA256: src.SHA256}
+	// The source's recorded SHA-256 (S3 metadata, a local xattr) is not
+	// passed on: another tool may have changed the content and kept it, and
+	// a store given a wrong hash refuses the Put, so the file would fail on
+	// every run. What is copied is the bytes read; verified compares their
+	// hash with the one the destination computed of what it received.
+	meta := remote.PutMeta{ModTime: src.ModTime}
 	put, err := r.p.Dest.Put(ctx, src.Key, cr, src.Size, meta)
 	if err != nil {
 		r.c.bytesMoved.Add(-cr.n)
@@ -177,7 +208,7 @@ func (r *run) verified(ctx context.Context, src, put remote.ObjectInfo, sum stri
 
 // verifyFile re-reads both sides of a file the index says is in sync, and
 // re-sends it when the destination differs. resent reports a re-send.
-func (r *run) verifyFile(ctx context.Context, src remote.ObjectInfo) (entry state.FileEntry, resent bool, err error) {
+func (r *run) verifyFile(ctx context.Context, src remote.ObjectInfo, resumed *resumeNote) (entry state.FileEntry, resent bool, err error) {
 	srcSum, err := hashObject(ctx, r.p.Source, src.Key)
 	if err != nil {
 		return entry, false, fmt.Errorf("re-read source: %w", err)
@@ -195,7 +226,7 @@ func (r *run) verifyFile(ctx context.Context, src remote.ObjectInfo) (entry stat
 			DestModTime: dst.ModTime, VerifiedAt: time.Now().UTC()}, false, nil
 	}
 	r.log.Warn("destination differs from the source; re-sending", slog.String("path", src.Key))
-	entry, err = r.transfer(ctx, src)
+	entry, err = r.transfer(ctx, src, resumed)
 	return entry, true, err
 }
 
@@ -214,7 +245,7 @@ func hashObject(ctx context.Context, s remote.Store, key string) (string, error)
 
 // transferResumable uploads a large file in parts, recording every finished
 // part in the state database so that a killed job continues where it was.
-func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, src remote.ObjectInfo) (state.FileEntry, error) {
+func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, src remote.ObjectInfo, resumed *resumeNote) (state.FileEntry, error) {
 	db := r.e.DB
 	partSize := rp.PartSize()
 	up, ok, err := db.GetUpload(r.p.Name, src.Key)
@@ -244,8 +275,8 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 	for _, p := range up.Parts {
 		offset += p.Size
 	}
+	r.noteResumed(resumed, offset, !ok)
 	if offset > 0 {
-		r.c.bytesResumed.Add(offset)
 		r.log.Info("resuming upload", slog.String("path", src.Key), slog.Int64("offset", offset),
 			slog.Int("parts", len(up.Parts)))
 	}
@@ -287,6 +318,13 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 	}
 	put, err := rp.CompleteUpload(ctx, src.Key, up.UploadID, parts, remote.PutMeta{ModTime: src.ModTime, SHA256: sum})
 	if err != nil {
+		if errors.Is(err, remote.ErrNotExist) && ctx.Err() == nil {
+			// The store forgot the upload (expired, or aborted by a
+			// lifecycle rule): forget it too, or every later run would
+			// try to complete it again. The next attempt starts over.
+			_ = db.DeleteUpload(r.p.Name, src.Key)
+			return state.FileEntry{}, destErr{remote.Retryable(fmt.Errorf("complete upload %s: it vanished: %w", up.UploadID, err))}
+		}
 		return state.FileEntry{}, destErr{fmt.Errorf("complete upload: %w", err)}
 	}
 	if err := db.DeleteUpload(r.p.Name, src.Key); err != nil {
