@@ -24,8 +24,25 @@ type Engine struct {
 	Attempts int
 	Backoff  time.Duration
 
-	mu      sync.Mutex
-	running map[string]bool
+	// PartSlots bounds how many parts of resumable uploads are in flight
+	// across the engine, each holding one part in memory (default 8).
+	PartSlots int
+
+	mu        sync.Mutex
+	running   map[string]bool
+	slotsOnce sync.Once
+	partSlots chan struct{}
+}
+
+func (e *Engine) slots() chan struct{} {
+	e.slotsOnce.Do(func() {
+		n := e.PartSlots
+		if n <= 0 {
+			n = 8
+		}
+		e.partSlots = make(chan struct{}, n)
+	})
+	return e.partSlots
 }
 
 // RunOptions are what a trigger adds to a plan for one job.

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -754,8 +755,9 @@ func TestIntegrationVerifyAllResendsAlteredObject(t *testing.T) {
 type itParts struct {
 	*s3.Store
 	parts, puts      atomic.Int64
-	cancelAt         int  // cancel when this part starts
-	cancelOnComplete bool // cancel when the upload is completed
+	completed        sync.Map // part number → true once uploaded
+	cancelAt         int      // cancel when this part starts
+	cancelOnComplete bool     // cancel when the upload is completed
 	cancel           context.CancelFunc
 	failOnceAt       int // fail this part once, retryably, sending nothing
 	failed           atomic.Bool
@@ -764,12 +766,33 @@ type itParts struct {
 func (p *itParts) UploadPart(ctx context.Context, key, id string, n int, r io.Reader, size int64) (remote.Part, error) {
 	p.parts.Add(1)
 	if n == p.cancelAt && p.cancel != nil {
+		// Parts upload in parallel: let the earlier ones finish first, so
+		// the interruption falls after exactly cancelAt-1 parts.
+		deadline := time.Now().Add(30 * time.Second)
+		for !p.doneBelow(n) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
 		p.cancel()
+		return remote.Part{}, context.Canceled
 	}
 	if n == p.failOnceAt && !p.failed.Swap(true) {
 		return remote.Part{}, remote.Retryable(errors.New("injected failure"))
 	}
-	return p.Store.UploadPart(ctx, key, id, n, r, size)
+	part, err := p.Store.UploadPart(ctx, key, id, n, r, size)
+	if err == nil {
+		p.completed.Store(n, true)
+	}
+	return part, err
+}
+
+// doneBelow reports whether parts 1 to n-1 have finished.
+func (p *itParts) doneBelow(n int) bool {
+	for i := 1; i < n; i++ {
+		if _, ok := p.completed.Load(i); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *itParts) CompleteUpload(ctx context.Context, key, id string, parts []remote.Part, meta remote.PutMeta) (remote.ObjectInfo, error) {
@@ -1006,4 +1029,80 @@ func itNoUploads(t *testing.T, db *state.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// itFullDisk is a destination that takes a few bytes of a Put and then
+// fails as a full disk would.
+type itFullDisk struct {
+	remote.Store
+	puts atomic.Int64
+}
+
+func (d *itFullDisk) Put(ctx context.Context, k string, r io.Reader, n int64, m remote.PutMeta) (remote.ObjectInfo, error) {
+	d.puts.Add(1)
+	io.CopyN(io.Discard, r, 10)
+	return remote.ObjectInfo{}, fmt.Errorf("put %s: %w", k, syscall.ENOSPC)
+}
+
+// itGrowing is a source whose file grows (size and mtime change) right
+// after its first Open, as a log file being written would.
+type itGrowing struct {
+	*local.Store
+	dir    string
+	opened atomic.Int64
+}
+
+func (g *itGrowing) Open(ctx context.Context, k string, off, n int64) (io.ReadCloser, error) {
+	rc, err := g.Store.Open(ctx, k, off, n)
+	if err == nil && g.opened.Add(1) == 1 {
+		p := filepath.Join(g.dir, k)
+		f, ferr := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		if ferr == nil {
+			f.WriteString(" and more")
+			f.Close()
+			ferr = os.Chtimes(p, itMtime.Add(time.Hour), itMtime.Add(time.Hour))
+		}
+		if ferr != nil {
+			rc.Close()
+			return nil, ferr
+		}
+	}
+	return rc, err
+}
+
+// A Put that stops part-way is the source changing only when the source
+// did change; otherwise the destination's own error is what the failed
+// list says.
+func TestIntegrationShortPutCause(t *testing.T) {
+	t.Parallel()
+	t.Run("the destination failed", func(t *testing.T) {
+		t.Parallel()
+		src := itLocal(t, t.TempDir())
+		itPut(t, src, "f.txt", []byte("some content that is longer than ten bytes"), itMtime)
+		dst := &itFullDisk{Store: itLocal(t, t.TempDir())}
+		e, db := itEngine(t)
+		j := itRun(t, e, &Plan{Name: "p", Source: src, Dest: dst})
+		itWantStatus(t, j, state.JobFailed)
+		r := itRecords(t, db, j, state.ListFailed)["f.txt"]
+		if !strings.Contains(r.Reason, "no space left on device") || strings.Contains(r.Reason, "changed") {
+			t.Errorf("failed record %+v, want the destination's error", r)
+		}
+		if dst.puts.Load() != 1 {
+			t.Errorf("a permanent destination error was tried %d times", dst.puts.Load())
+		}
+	})
+	t.Run("the source grew", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		src := &itGrowing{Store: itLocal(t, dir), dir: dir}
+		itPut(t, src, "log.txt", []byte("first line"), itMtime)
+		dst := itLocal(t, t.TempDir())
+		e, _ := itEngine(t)
+		j := itRun(t, e, &Plan{Name: "p", Source: src, Dest: dst})
+		itWantStatus(t, j, state.JobCompleted)
+		if got := string(itRead(t, dst, "log.txt")); got != "first line and more" {
+			t.Errorf("destination holds %q, want the file as it was after it grew", got)
+		}
+		itSame(t, src, dst)
+	})
 }

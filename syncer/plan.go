@@ -96,8 +96,9 @@ type Plan struct {
 	// deletes: its own changelist inbox on the source or destination.
 	Reserved []string
 
-	// MultipartThreshold: files at or above it use a resumable upload when
-	// the destination supports one. 0 means the destination's part size.
+	// MultipartThreshold: files larger than it use a resumable upload when
+	// the destination supports one (a file of exactly one part goes in one
+	// Put). 0 means the destination's part size.
 	MultipartThreshold int64
 }
 

@@ -1,6 +1,7 @@
 package syncer
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding"
@@ -167,13 +168,23 @@ func (r *run) transfer(ctx context.Context, src remote.ObjectInfo, resumed *resu
 		if cr.readErr != nil {
 			return state.FileEntry{}, fmt.Errorf("read source: %w", cr.readErr)
 		}
-		if cr.n != src.Size && !errors.Is(err, context.Canceled) {
+		// A short or long read is the source changing under us — unless
+		// the source is as it was, and the destination stopped reading
+		// (disk full, connection lost): then its error is the one to keep.
+		if cr.n != src.Size && !errors.Is(err, context.Canceled) && r.sourceChanged(ctx, src) {
 			return state.FileEntry{}, fmt.Errorf("%w (read %d of %d bytes)", errSourceChanged, cr.n, src.Size)
 		}
 		return state.FileEntry{}, destErr{err}
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	return r.verified(ctx, src, put, sum)
+}
+
+// sourceChanged reports whether the source file no longer has the size and
+// mtime it was listed with, or can no longer be looked at.
+func (r *run) sourceChanged(ctx context.Context, src remote.ObjectInfo) bool {
+	now, err := r.p.Source.Stat(ctx, src.Key)
+	return err != nil || now.Size != src.Size || !now.ModTime.Equal(src.ModTime)
 }
 
 // verified checks what the destination stored against the source's hash and
@@ -280,36 +291,8 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 		r.log.Info("resuming upload", slog.String("path", src.Key), slog.Int64("offset", offset),
 			slog.Int("parts", len(up.Parts)))
 	}
-	rc, err := r.p.Source.Open(ctx, src.Key, offset, -1)
-	if err != nil {
-		return state.FileEntry{}, fmt.Errorf("open source: %w", err)
-	}
-	defer rc.Close()
-
-	for n := len(up.Parts) + 1; offset < src.Size; n++ {
-		size := min(partSize, src.Size-offset)
-		cr := &countingReader{r: io.TeeReader(io.LimitReader(rc, size), h), moved: &r.c.bytesMoved}
-		part, err := rp.UploadPart(ctx, src.Key, up.UploadID, n, cr, size)
-		if err != nil {
-			r.c.bytesMoved.Add(-cr.n)
-			if errors.Is(err, remote.ErrNotExist) {
-				// The store forgot the upload: start over next attempt.
-				_ = db.DeleteUpload(r.p.Name, src.Key)
-				return state.FileEntry{}, destErr{remote.Retryable(fmt.Errorf("upload %s vanished: %w", up.UploadID, err))}
-			}
-			if cr.n != size && cr.readErr == nil && ctx.Err() == nil {
-				return state.FileEntry{}, fmt.Errorf("%w (part %d short)", errSourceChanged, n)
-			}
-			return state.FileEntry{}, destErr{fmt.Errorf("upload part %d: %w", n, err)}
-		}
-		offset += size
-		up.Parts = append(up.Parts, state.UploadPart{Number: part.Number, Size: part.Size, SHA256: part.SHA256, ETag: part.ETag})
-		if up.SourceSHA256State, err = h.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
-			return state.FileEntry{}, err
-		}
-		if err := db.PutUpload(up); err != nil {
-			return state.FileEntry{}, fmt.Errorf("record upload progress: %w", err)
-		}
+	if err := r.uploadParts(ctx, rp, src, up, offset, h); err != nil {
+		return state.FileEntry{}, err
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	parts := make([]remote.Part, len(up.Parts))
@@ -363,6 +346,134 @@ func (r *run) sweepUploads(ctx context.Context) {
 	for _, u := range stale {
 		r.abortUpload(ctx, rp, u)
 	}
+}
+
+// partsPerFile is how many parts of one file upload at once.
+const partsPerFile = 4
+
+// partResult is one finished part upload.
+type partResult struct {
+	n     int
+	part  remote.Part
+	state []byte // the source hash state after this part
+	err   error
+}
+
+// uploadParts sends the parts of src from offset on, partsPerFile at once
+// (and at most Engine.partSlots across the engine, which bounds memory: each
+// part in flight holds one part-size buffer). The source is read and hashed
+// in order; parts may finish out of order, but the upload record only ever
+// grows by the contiguous run of finished parts, with the hash state as of
+// the last of them, so a resume after a kill is exact.
+func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src remote.ObjectInfo, up *state.Upload, offset int64, h hash.Hash) error {
+	db := r.e.DB
+	rc, err := r.p.Source.Open(ctx, src.Key, offset, -1)
+	if err != nil {
+		return fmt.Errorf("open source: %w", err)
+	}
+	defer rc.Close()
+	uctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	slots := r.e.slots()
+
+	results := make(chan partResult, partsPerFile)
+	finished := map[int]partResult{}
+	nextCommit := len(up.Parts) + 1
+	n := nextCommit
+	inflight := 0
+	vanished := false
+	var firstErr error
+	for {
+		// Start parts while there is room and work.
+		for firstErr == nil && offset < src.Size && inflight < partsPerFile {
+			select {
+			case slots <- struct{}{}:
+			case <-uctx.Done():
+				firstErr = uctx.Err()
+				continue
+			}
+			size := min(up.PartSize, src.Size-offset)
+			buf := make([]byte, size)
+			if _, err := io.ReadFull(rc, buf); err != nil {
+				<-slots
+				if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+					firstErr = fmt.Errorf("%w (part %d short)", errSourceChanged, n)
+				} else {
+					firstErr = fmt.Errorf("read source: %w", err)
+				}
+				cancel()
+				break
+			}
+			h.Write(buf)
+			st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+			if err != nil {
+				<-slots
+				firstErr = err
+				break
+			}
+			inflight++
+			go func(n int, data []byte, st []byte) {
+				defer func() { <-slots }()
+				part, err := rp.UploadPart(uctx, src.Key, up.UploadID, n, bytes.NewReader(data), int64(len(data)))
+				results <- partResult{n: n, part: part, state: st, err: err}
+			}(n, buf, st)
+			offset += size
+			n++
+		}
+		if inflight == 0 {
+			break
+		}
+		res := <-results
+		inflight--
+		if res.err != nil {
+			if firstErr == nil {
+				firstErr = res.err
+				if errors.Is(res.err, remote.ErrNotExist) {
+					// The store forgot the upload: start over next attempt.
+					vanished = true
+					_ = db.DeleteUpload(r.p.Name, src.Key)
+					firstErr = remote.Retryable(fmt.Errorf("upload %s vanished: %w", up.UploadID, res.err))
+				}
+				firstErr = destErr{fmt.Errorf("upload part %d: %w", res.n, firstErr)}
+				cancel()
+			}
+			continue
+		}
+		r.c.bytesMoved.Add(res.part.Size)
+		finished[res.n] = res
+		grew := false
+		for {
+			f, ok := finished[nextCommit]
+			if !ok {
+				break
+			}
+			delete(finished, nextCommit)
+			up.Parts = append(up.Parts, state.UploadPart{Number: f.part.Number, Size: f.part.Size, SHA256: f.part.SHA256, ETag: f.part.ETag})
+			up.SourceSHA256State = f.state
+			nextCommit++
+			grew = true
+		}
+		// Parts the store accepted are recorded even after another part
+		// failed: they are done, and a resume need not send them again.
+		if grew && !vanished {
+			if err := db.PutUpload(up); err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("record upload progress: %w", err)
+				cancel()
+			}
+		}
+	}
+	if firstErr != nil {
+		// Parts beyond the recorded run are re-sent on resume; their bytes
+		// do not count as moved.
+		for _, f := range finished {
+			r.c.bytesMoved.Add(-f.part.Size)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return firstErr
+	}
+	return nil
 }
 
 // countingReader counts bytes and remembers a read error of the source.
