@@ -265,17 +265,24 @@ func (db *DB) gcLoop() {
 		case <-db.stopGC:
 			return
 		case <-t.C:
-			// RunValueLogGC rewrites at most one file per call; repeat
-			// while it finds work.
-			for i := 0; i < 10; i++ {
-				err := db.bdb.RunValueLogGC(0.5)
-				if err != nil {
-					if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-						db.log.Warn("state value log gc failed", slog.String("error", err.Error()))
-					}
-					break
-				}
+			db.valueLogGC()
+		}
+	}
+}
+
+// valueLogGC reclaims value-log space. RunValueLogGC rewrites at most one
+// file per call; repeat while it finds work. It rewrites through normal
+// writes, so it holds the gate like any writer.
+func (db *DB) valueLogGC() {
+	db.gate.RLock()
+	defer db.gate.RUnlock()
+	for i := 0; i < 10 && !db.closed.Load(); i++ {
+		err := db.bdb.RunValueLogGC(0.5)
+		if err != nil {
+			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+				db.log.Warn("state value log gc failed", slog.String("error", err.Error()))
 			}
+			return
 		}
 	}
 }

@@ -55,9 +55,11 @@
 //   - Once a write method returns, the change survives the process dying
 //     in any way (a crash, SIGKILL, the OOM killer): the bytes are in the
 //     kernel's page cache, which writes them to disk on its own.
-//   - A power loss or kernel crash can lose the last few seconds of
-//     unsynced commits (badger never loses more than that: on open it
-//     replays the log and drops a torn tail).
+//   - A power loss or kernel crash can lose the commits whose pages the
+//     kernel had not yet written back (by default up to about 30 seconds
+//     worth). On open badger replays the log and stops at the first entry
+//     whose checksum fails, so what survives is a prefix of the commits,
+//     never a torn one.
 //
 // Some commits are synced (fsync of the log) before the method returns,
 // because losing them would cost more than the fsync:
@@ -65,17 +67,18 @@
 //   - CreateJob and every UpdateJob that changes a job's status: a job
 //     that ran must not vanish or come back "running" after it ended, so
 //     that resume and alerts are right after a power cut.
-//   - PutUpload: a lost multipart upload id would leave an upload on the
-//     destination that nothing aborts (and that the store bills for).
+//   - PutUpload of a new upload id: a lost multipart upload id would leave
+//     an upload on the destination that nothing aborts (and that the store
+//     bills for).
 //
 // Everything else is not synced, and it is safe to lose its last moments:
 //
 //   - The file index (PutFiles, DeleteFiles) is written only after a copy
-//     was verified, so a lost entry only means Ferry does not know the
+//     was verified, so a lost PutFiles only means Ferry does not know the
 //     destination already has that file: the next job sends it again and
-//     verifies it. A stale entry cannot survive a lost delete in a way that
-//     skips a changed file, because the decision also compares size, mtime
-//     and the destination's ETag.
+//     verifies it. A lost DeleteFiles leaves an entry for a path the source
+//     no longer has; the next full scan, which sees the path missing, drops
+//     it again.
 //   - File-list records (AppendFileRecords) and counter updates that keep
 //     a job's status. The job's final UpdateJob, which changes the status,
 //     is synced, and badger's log is sequential, so that fsync also makes
@@ -84,7 +87,9 @@
 //     when badger fsyncs that table, normally within seconds; a power cut
 //     in that window can lose some records of a job whose end survived.
 //     The files themselves are safe: see the index above.)
-//   - Upload parts (PutUploadPart): a lost part is uploaded again.
+//   - Upload progress (PutUpload again for the same id, PutUploadPart): a
+//     lost part is uploaded again. Parts and the source hash state are
+//     written in one transaction, so they always match.
 //   - Generic records: callers that need one durable call Sync.
 //
 // # Iteration

@@ -50,7 +50,7 @@ func (db *DB) GetFile(plan, path string) (e FileEntry, found bool, err error) {
 func (db *DB) PutFiles(plan string, entries map[string]FileEntry) error {
 	for path := range entries {
 		if err := checkPlanPath(plan, path); err != nil {
-			return fmt.Errorf("put files: %w", err)
+			return fmt.Errorf("put files in plan %q: %w", plan, err)
 		}
 	}
 	var buf []byte
@@ -75,7 +75,7 @@ func (db *DB) PutFiles(plan string, entries map[string]FileEntry) error {
 func (db *DB) DeleteFiles(plan string, paths []string) error {
 	for _, path := range paths {
 		if err := checkPlanPath(plan, path); err != nil {
-			return fmt.Errorf("delete files: %w", err)
+			return fmt.Errorf("delete files in plan %q: %w", plan, err)
 		}
 	}
 	err := db.batch(func(wb *badger.WriteBatch) error {

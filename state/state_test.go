@@ -693,13 +693,13 @@ func TestUploads(t *testing.T) {
 	if err := db.PutUpload(u); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.PutUploadPart("p", "big/disk.img", "upload-1", UploadPart{Number: 3, Size: 5, ETag: "e3"}); err != nil {
+	if err := db.PutUploadPart("p", "big/disk.img", "upload-1", UploadPart{Number: 3, Size: 5, ETag: "e3"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.PutUploadPart("p", "big/disk.img", "other-id", UploadPart{Number: 4}); !errors.Is(err, ErrNotFound) {
+	if err := db.PutUploadPart("p", "big/disk.img", "other-id", UploadPart{Number: 4}, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("part for another upload id: %v", err)
 	}
-	if err := db.PutUploadPart("p", "nothing", "upload-1", UploadPart{Number: 1}); !errors.Is(err, ErrNotFound) {
+	if err := db.PutUploadPart("p", "nothing", "upload-1", UploadPart{Number: 1}, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("part for no upload: %v", err)
 	}
 
@@ -826,6 +826,24 @@ func TestRecords(t *testing.T) {
 	}
 }
 
+// TestLargeRecordSurvivesReopen: a value above the LSM threshold goes to
+// the value log, which value-log GC must leave readable.
+func TestLargeRecordSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	db := openDisk(t, dir)
+	big := strings.Repeat("x", 3*valueThreshold)
+	if err := db.PutRecord("backup", "catalog", big); err != nil {
+		t.Fatal(err)
+	}
+	db.valueLogGC()
+	db.Close()
+	db = openDisk(t, dir)
+	var got string
+	if found, err := db.GetRecord("backup", "catalog", &got); err != nil || !found || got != big {
+		t.Fatalf("large record after reopen: found=%v err=%v len=%d", found, err, len(got))
+	}
+}
+
 func TestDiskSize(t *testing.T) {
 	db := openDisk(t, t.TempDir())
 	n, err := db.DiskSize()
@@ -876,5 +894,94 @@ func TestListJobsManyChunks(t *testing.T) {
 	})
 	if err != nil || i != n {
 		t.Fatalf("IterateRecords: %d records, %v", i, err)
+	}
+}
+
+func TestClearFileRecords(t *testing.T) {
+	db := openMem(t)
+	for _, kind := range []ListKind{ListSuccess, ListSkipped, ListFailed} {
+		if err := db.AppendFileRecords("job", kind, []FileRecord{{Path: "a"}, {Path: "b"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.AppendFileRecords("job2", ListFailed, []FileRecord{{Path: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ClearFileRecords("job", ListFailed); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		job  string
+		kind ListKind
+		want int64
+	}{{"job", ListSuccess, 2}, {"job", ListSkipped, 2}, {"job", ListFailed, 0}, {"job2", ListFailed, 1}} {
+		if n, err := db.CountFileRecords(c.job, c.kind); err != nil || n != c.want {
+			t.Errorf("%s %s: %d records, %v; want %d", c.job, c.kind, n, err, c.want)
+		}
+	}
+	// Appending after a clear keeps working and keeps order.
+	if err := db.AppendFileRecords("job", ListFailed, []FileRecord{{Path: "x"}, {Path: "y"}}); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	db.IterateFileRecords("job", ListFailed, func(r FileRecord) error { paths = append(paths, r.Path); return nil })
+	if s := strings.Join(paths, ","); s != "x,y" {
+		t.Errorf("after clear and append: %s", s)
+	}
+	if err := db.ClearFileRecords("job", "bogus"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad kind: %v", err)
+	}
+}
+
+// TestUploadProgress: the way a resumable transfer records progress, with
+// PutUpload after every part or with PutUploadPart; the hash state always
+// matches the parts.
+func TestUploadProgress(t *testing.T) {
+	db := openMem(t)
+	u := &Upload{Plan: "p", Key: "k", UploadID: "id1", Size: 10, PartSize: 2}
+	if err := db.PutUpload(u); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 3; n++ {
+		u.Parts = append(u.Parts, UploadPart{Number: n, Size: 2, ETag: fmt.Sprint("e", n)})
+		u.SourceSHA256State = []byte{byte(n)}
+		if err := db.PutUpload(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.PutUploadPart("p", "k", "id1", UploadPart{Number: 4, Size: 2, ETag: "e4"}, []byte{4}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := db.GetUpload("p", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Parts) != 4 || got.Parts[3].ETag != "e4" || !bytes.Equal(got.SourceSHA256State, []byte{4}) {
+		t.Fatalf("after progress: %+v", got)
+	}
+	// PutUpload with a shorter list drops the parts it no longer has.
+	got.Parts = got.Parts[:2]
+	if err := db.PutUpload(got); err != nil {
+		t.Fatal(err)
+	}
+	if again, _, _ := db.GetUpload("p", "k"); len(again.Parts) != 2 {
+		t.Fatalf("parts after shrinking: %+v", again.Parts)
+	}
+	if err := db.PutUpload(&Upload{Plan: "p", Key: "k", UploadID: "id2", Parts: []UploadPart{{Number: 1}, {Number: 1}}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("duplicate part numbers: %v", err)
+	}
+
+	// Parts orphaned by a DeleteUpload that a crash cut short (header gone,
+	// parts left) are removed by the next PutUpload of the key.
+	if err := db.update(func(txn *badger.Txn) error { return txn.Delete(uploadKey("p", "k")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutUpload(&Upload{Plan: "p", Key: "k", UploadID: "id3", Parts: []UploadPart{{Number: 1, ETag: "new"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var keys int
+	db.scan([]byte{pPart}, false, true, func(_, _ []byte) error { keys++; return nil })
+	if keys != 1 {
+		t.Errorf("%d part keys stored, want only the new upload's one", keys)
 	}
 }

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -49,9 +50,14 @@ func checkUpload(plan, objKey string) error {
 }
 
 // PutUpload stores u, replacing any upload recorded for the same plan and
-// key together with its parts. Parts are stored with the header; add more
-// later with PutUploadPart. The commit is synced: a lost upload id would
-// leave an upload on the destination that nothing aborts.
+// key. Calling it again for the same upload id after each finished part,
+// with the whole part list and the new SourceSHA256State, is cheap: only
+// the header and the parts that changed are written, atomically, so the
+// hash state always matches the parts stored beside it.
+//
+// The first record of an upload id is synced: a lost upload id would leave
+// an upload on the destination that nothing aborts. Later progress is not:
+// a part lost in a power cut is uploaded again.
 func (db *DB) PutUpload(u *Upload) error {
 	if err := checkUpload(u.Plan, u.Key); err != nil {
 		return fmt.Errorf("put upload: %w", err)
@@ -59,10 +65,15 @@ func (db *DB) PutUpload(u *Upload) error {
 	if err := checkName("upload id", u.UploadID); err != nil {
 		return fmt.Errorf("put upload of %s: %w", u.Key, err)
 	}
+	seen := make(map[int]bool, len(u.Parts))
 	for _, p := range u.Parts {
 		if !validPartNumber(p.Number) {
 			return fmt.Errorf("put upload of %s: %w: part number %d (valid: 1 to 2147483647)", u.Key, ErrInvalid, p.Number)
 		}
+		if seen[p.Number] {
+			return fmt.Errorf("put upload of %s: %w: part number %d given twice", u.Key, ErrInvalid, p.Number)
+		}
+		seen[p.Number] = true
 	}
 	if u.Created.IsZero() {
 		u.Created = time.Now().UTC()
@@ -71,19 +82,56 @@ func (db *DB) PutUpload(u *Upload) error {
 	if err != nil {
 		return fmt.Errorf("put upload of %s: %w", u.Key, err)
 	}
-	// Old parts (of this or an earlier upload id) go first, then the
-	// header, then the parts. Parts live under the upload id, so if a crash
-	// stops this half-way, no part of another upload is taken for ours.
-	if err := db.deletePrefixes(withSep(pPart, u.Plan, u.Key)); err != nil {
-		return fmt.Errorf("put upload of %s: %w", u.Key, err)
-	}
-	err = db.batch(func(wb *badger.WriteBatch) error {
-		if err := wb.Set(uploadKey(u.Plan, u.Key), hdr); err != nil {
+	var oldID string
+	err = db.update(func(txn *badger.Txn) error {
+		oldID = ""
+		var old Upload
+		found, err := get(txn, uploadKey(u.Plan, u.Key), func(v []byte) error { return json.Unmarshal(v, &old) })
+		if err != nil {
+			return err
+		}
+		if found {
+			oldID = old.UploadID
+		}
+		// The parts already stored for this upload id, to write only
+		// what changed.
+		stored := map[int][]byte{}
+		if found && oldID == u.UploadID {
+			pp := partPrefix(u.Plan, u.Key, u.UploadID)
+			o := badger.DefaultIteratorOptions
+			o.Prefix = pp
+			it := txn.NewIterator(o)
+			for it.Seek(pp); it.ValidForPrefix(pp); it.Next() {
+				k := it.Item().Key()
+				if len(k) != len(pp)+4 {
+					continue
+				}
+				v, err := it.Item().ValueCopy(nil)
+				if err != nil {
+					it.Close()
+					return err
+				}
+				stored[int(binary.BigEndian.Uint32(k[len(pp):]))] = v
+			}
+			it.Close()
+		}
+		if err := txn.Set(uploadKey(u.Plan, u.Key), hdr); err != nil {
 			return err
 		}
 		for _, p := range u.Parts {
-			if err := wb.Set(partKey(u.Plan, u.Key, u.UploadID, p.Number), encodeUploadPart(nil, p)); err != nil {
+			v := encodeUploadPart(nil, p)
+			if old, ok := stored[p.Number]; ok && bytes.Equal(old, v) {
+				continue
+			}
+			if err := txn.Set(partKey(u.Plan, u.Key, u.UploadID, p.Number), v); err != nil {
 				return err
+			}
+		}
+		for n := range stored {
+			if !seen[n] {
+				if err := txn.Delete(partKey(u.Plan, u.Key, u.UploadID, n)); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -91,14 +139,47 @@ func (db *DB) PutUpload(u *Upload) error {
 	if err != nil {
 		return fmt.Errorf("put upload of %s in plan %s: %w", u.Key, u.Plan, err)
 	}
-	return db.Sync()
+	if oldID != u.UploadID {
+		// Parts of any earlier upload of this key (the one replaced, or
+		// one a crash stopped DeleteUpload from clearing) are unreachable
+		// now: parts are found through the header's upload id.
+		if err := db.dropOtherParts(u.Plan, u.Key, u.UploadID); err != nil {
+			return fmt.Errorf("put upload of %s in plan %s: drop old parts: %w", u.Key, u.Plan, err)
+		}
+		return db.Sync()
+	}
+	return nil
+}
+
+// dropOtherParts deletes the parts stored for plan and key under any
+// upload id but keep.
+func (db *DB) dropOtherParts(plan, objKey, keep string) error {
+	keepPrefix := partPrefix(plan, objKey, keep)
+	var stale [][]byte
+	err := db.scan(withSep(pPart, plan, objKey), false, true, func(k, _ []byte) error {
+		if !bytes.HasPrefix(k, keepPrefix) {
+			stale = append(stale, k)
+		}
+		return nil
+	})
+	if err != nil || len(stale) == 0 {
+		return err
+	}
+	return db.batch(func(wb *badger.WriteBatch) error {
+		for _, k := range stale {
+			if err := wb.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // PutUploadPart records one more finished part of the upload stored for
-// plan and key. uploadID must be that upload's id: ErrNotFound otherwise
-// (the upload was deleted or replaced). Not synced: a part lost in a power
-// cut is uploaded again.
-func (db *DB) PutUploadPart(plan, objKey, uploadID string, p UploadPart) error {
+// plan and key, and the source hash state after it (nil keeps the stored
+// one), in one transaction. uploadID must be that upload's id: ErrNotFound
+// otherwise (the upload was deleted or replaced). Not synced.
+func (db *DB) PutUploadPart(plan, objKey, uploadID string, p UploadPart, sourceSHA256State []byte) error {
 	if err := checkUpload(plan, objKey); err != nil {
 		return fmt.Errorf("put upload part: %w", err)
 	}
@@ -113,6 +194,16 @@ func (db *DB) PutUploadPart(plan, objKey, uploadID string, p UploadPart) error {
 		}
 		if !found || u.UploadID != uploadID {
 			return ErrNotFound
+		}
+		if sourceSHA256State != nil {
+			u.SourceSHA256State = sourceSHA256State
+			hdr, err := json.Marshal(&u)
+			if err != nil {
+				return err
+			}
+			if err := txn.Set(uploadKey(plan, objKey), hdr); err != nil {
+				return err
+			}
 		}
 		return txn.Set(partKey(plan, objKey, uploadID, p.Number), encodeUploadPart(nil, p))
 	})
@@ -183,7 +274,7 @@ func (db *DB) DeleteUpload(plan, objKey string) error {
 	}
 	// Header first: without it the parts are unreachable, and a crash
 	// before they are gone leaves only garbage that the next PutUpload of
-	// this key removes.
+	// this key removes (dropOtherParts).
 	err := db.update(func(txn *badger.Txn) error { return txn.Delete(uploadKey(plan, objKey)) })
 	if err == nil {
 		err = db.deletePrefixes(withSep(pPart, plan, objKey))
