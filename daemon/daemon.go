@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ferrysync/ferry/config"
+	"github.com/ferrysync/ferry/remote"
 	"github.com/ferrysync/ferry/remote/connect"
 	"github.com/ferrysync/ferry/state"
 	"github.com/ferrysync/ferry/syncer"
@@ -50,6 +52,10 @@ type Daemon struct {
 	// generation is canceled when the config is replaced: it stops the
 	// schedule timers, probes and watchers of the old config.
 	genCancel context.CancelFunc
+	// remoteDown holds the remotes that raised remote_unreachable and have
+	// not recovered; it outlives a reload, so a reload neither repeats the
+	// alert nor loses the remote_recovered that follows it.
+	remoteDown map[string]bool
 
 	started time.Time
 	wg      sync.WaitGroup
@@ -72,7 +78,7 @@ func New(opts Options) (*Daemon, *config.Config, error) {
 		return nil, nil, err
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, cfg: cfg, queues: map[string]*planQueue{},
-		metrics: newMetrics(), drain: make(chan struct{})}
+		remoteDown: map[string]bool{}, metrics: newMetrics(), drain: make(chan struct{})}
 	d.alerts = newAlerter(d.log.With(slog.String("component", "alerts")))
 	return d, cfg, nil
 }
@@ -82,6 +88,15 @@ func New(opts Options) (*Daemon, *config.Config, error) {
 func (d *Daemon) Serve(ctx context.Context) error {
 	cfg := d.config()
 	d.started = time.Now()
+	// Signals are caught from the start: a SIGHUP during startup must not
+	// kill the process (its default action), nor a SIGTERM go unnoticed.
+	sigs := d.opts.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 4)
+		signal.Notify(ch, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
 	d.opts.Notify("STATUS=starting")
 
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
@@ -100,17 +115,12 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return err
 	}
 	api := &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := api.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.log.Error("control API stopped", slog.Any("err", err))
-		}
-	}()
 	defer os.Remove(cfg.Socket)
 
 	var metricsSrv *http.Server
 	if cfg.MetricsListen != "" {
 		if metricsSrv, err = d.serveMetrics(cfg.MetricsListen); err != nil {
-			api.Close()
+			ln.Close()
 			return err
 		}
 	}
@@ -118,11 +128,20 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRuns()
 	if err := d.apply(runCtx, cfg); err != nil {
-		api.Close()
+		ln.Close()
 		return err
 	}
 	d.recover()
 	d.wg.Go(func() { d.sweepLoop(runCtx) })
+	// The API answers only now that every plan has its queue and the
+	// interrupted jobs are queued again: a Run Now that arrived earlier
+	// waited in the listen backlog instead of finding no plan, or taking the
+	// place of the job to resume.
+	go func() {
+		if err := api.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("control API stopped", slog.Any("err", err))
+		}
+	}()
 
 	d.opts.Notify("READY=1")
 	d.opts.Notify("STATUS=" + d.statusLine())
@@ -130,13 +149,6 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		slog.Int("plans", len(cfg.Plans)))
 	stopWatchdog := startWatchdog(d.opts.Notify)
 
-	sigs := d.opts.Signals
-	if sigs == nil {
-		ch := make(chan os.Signal, 4)
-		signal.Notify(ch, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-		defer signal.Stop(ch)
-		sigs = ch
-	}
 	statusTick := time.NewTicker(10 * time.Second)
 	defer statusTick.Stop()
 loop:
@@ -327,10 +339,12 @@ func (d *Daemon) runJob(ctx context.Context, plan string, p *pending, drain <-ch
 	if err != nil {
 		return fail(fmt.Errorf("source: %w", err))
 	}
+	defer closeStore(src)
 	dst, err := connect.Open(ctx, cfg, cp.DestinationLocation())
 	if err != nil {
 		return fail(fmt.Errorf("destination: %w", err))
 	}
+	defer closeStore(dst)
 	sp, err := syncer.FromConfig(cp, src, dst)
 	if err != nil {
 		return fail(err)
@@ -348,8 +362,21 @@ func (d *Daemon) runJob(ctx context.Context, plan string, p *pending, drain <-ch
 	return got
 }
 
-// finished updates metrics and fires alerts for a finished job.
+// closeStore releases what a store holds open (a local store's directory
+// handle), when it holds anything.
+func closeStore(s remote.Store) {
+	if c, ok := s.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
+
+// finished updates metrics and fires alerts for a finished job. A job
+// drained for shutdown is still running (the next start resumes it): it is
+// neither counted nor alerted.
 func (d *Daemon) finished(cfg *config.Config, j *state.Job) {
+	if j.Status == state.JobRunning || j.Status == state.JobQueued {
+		return
+	}
 	d.metrics.jobFinished(j)
 	var kind string
 	switch j.Status {
@@ -372,6 +399,11 @@ func (d *Daemon) finished(cfg *config.Config, j *state.Job) {
 func (d *Daemon) Trigger(plan string, r request) (string, error) {
 	d.mu.Lock()
 	q, ok := d.queues[plan]
+	if ok {
+		// A plan removed by a reload keeps its queue (a job may still
+		// run), but takes no new work.
+		_, ok = d.cfg.LookupPlan(plan)
+	}
 	d.mu.Unlock()
 	if !ok {
 		return "", fmt.Errorf("%w: %q", errNoPlan, plan)

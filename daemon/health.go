@@ -45,7 +45,7 @@ func (d *Daemon) startProbes(ctx context.Context, cfg *config.Config) {
 
 func (d *Daemon) probeLoop(ctx context.Context, cfg *config.Config, r *config.Remote) {
 	log := d.log.With(slog.String("remote", r.Name))
-	failures, down := 0, false
+	failures, down := 0, d.isRemoteDown(r.Name)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -63,6 +63,7 @@ func (d *Daemon) probeLoop(ctx context.Context, cfg *config.Config, r *config.Re
 			d.metrics.remoteUp.WithLabelValues(r.Name).Set(1)
 			if down {
 				down = false
+				d.setRemoteDown(r.Name, false)
 				log.Info("remote recovered")
 				d.alerts.fire(d.allAlerts(), Event{Type: EventRemoteRecovered, Remote: r.Name,
 					Message: fmt.Sprintf("remote %s answers again", r.Name)})
@@ -73,6 +74,7 @@ func (d *Daemon) probeLoop(ctx context.Context, cfg *config.Config, r *config.Re
 			log.Warn("remote probe failed", slog.Int("consecutive", failures), slog.Any("err", err))
 			if failures >= probeFailures && !down {
 				down = true
+				d.setRemoteDown(r.Name, true)
 				d.alerts.fire(d.allAlerts(), Event{Type: EventRemoteUnreachable, Remote: r.Name,
 					Message: fmt.Sprintf("remote %s failed %d health probes in a row: %v", r.Name, failures, err)})
 			}
@@ -88,6 +90,7 @@ func (d *Daemon) probe(ctx context.Context, cfg *config.Config, r *config.Remote
 	if err != nil {
 		return err
 	}
+	defer closeStore(s)
 	if _, err := s.Stat(ctx, probeKey); err != nil && !errors.Is(err, remote.ErrNotExist) {
 		return err
 	}
@@ -96,4 +99,20 @@ func (d *Daemon) probe(ctx context.Context, cfg *config.Config, r *config.Remote
 
 func (d *Daemon) allAlerts() []string {
 	return sortedNames(d.config().Alerts)
+}
+
+func (d *Daemon) isRemoteDown(name string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.remoteDown[name]
+}
+
+func (d *Daemon) setRemoteDown(name string, down bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if down {
+		d.remoteDown[name] = true
+	} else {
+		delete(d.remoteDown, name)
+	}
 }

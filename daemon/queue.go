@@ -43,6 +43,14 @@ type pending struct {
 
 func (p *pending) merge(r request) {
 	if r.changes == nil {
+		if !p.full {
+			// The job becomes the full run this request asked for; it
+			// is recorded with its trigger, not the incremental one's.
+			p.trigger = r.trigger
+			if p.job != nil {
+				p.job.Trigger = r.trigger
+			}
+		}
 		p.full = true
 		p.changes = nil
 	} else if !p.full {
@@ -101,25 +109,29 @@ func (q *planQueue) enqueue(r request) (string, error) {
 // cancelJob cancels the running job or drops the queued one with this id.
 func (q *planQueue) cancelJob(id string) bool {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.running != nil && q.running.ID == id {
 		q.cancel()
+		q.mu.Unlock()
 		return true
 	}
-	if q.next != nil && q.next.job.ID == id {
-		j := q.next.job
-		j.Status, j.Error, j.Ended = state.JobCanceled, "canceled before it started", time.Now().UTC()
-		if err := q.d.db.UpdateJob(j); err != nil {
-			q.log.Error("cancel queued job", slog.Any("err", err))
-		}
-		for _, fn := range q.next.done {
-			fn(j)
-		}
-		q.next = nil
-		q.d.metrics.queueDepth.WithLabelValues(q.name).Set(0)
-		return true
+	if q.next == nil || q.next.job.ID != id {
+		q.mu.Unlock()
+		return false
 	}
-	return false
+	p := q.next
+	q.next = nil
+	q.d.metrics.queueDepth.WithLabelValues(q.name).Set(0)
+	j := p.job
+	j.Status, j.Error, j.Ended = state.JobCanceled, "canceled before it started", time.Now().UTC()
+	if err := q.d.db.UpdateJob(j); err != nil {
+		q.log.Error("cancel queued job", slog.Any("err", err))
+	}
+	q.mu.Unlock()
+	// Outside the lock: a callback may trigger the plan again.
+	for _, fn := range p.done {
+		fn(j)
+	}
+	return true
 }
 
 // state returns the running and queued job ids, "" for none.

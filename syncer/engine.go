@@ -167,6 +167,8 @@ func (e *Engine) startJob(p *Plan, opt RunOptions) (*state.Job, error) {
 	}
 	if resume != nil {
 		resume.Resumes++
+		resume.Error = ""
+		resume.Ended = time.Time{}
 		// Skipped and failed files are decided again; the success list
 		// keeps what the earlier attempt copied.
 		for _, kind := range []state.ListKind{state.ListSkipped, state.ListFailed} {

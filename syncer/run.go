@@ -226,14 +226,14 @@ func (r *run) decide(ctx context.Context, sl *slicer, src remote.ObjectInfo) err
 	}
 	if known && entry.Size == src.Size && entry.ModTime.Equal(src.ModTime) {
 		switch {
-		case r.p.Verify == VerifyAll:
-			return sl.add(ctx, &work{act: actVerify, info: src, reason: "verify"})
 		case r.resume && !entry.VerifiedAt.Before(r.job.Started):
-			// Copied by an earlier attempt of this same job.
+			// Copied (and verified) by an earlier attempt of this same job.
 			r.c.filesTransferred.Add(1)
 			r.c.bytesTransferred.Add(src.Size)
 			r.c.filesResumed.Add(1)
 			r.c.bytesResumed.Add(src.Size)
+		case r.p.Verify == VerifyAll:
+			return sl.add(ctx, &work{act: actVerify, info: src, reason: "verify"})
 		default:
 			r.c.filesUnchanged.Add(1)
 		}
@@ -370,7 +370,9 @@ func (r *run) finish(ctx context.Context) error {
 	r.phase.Store("done")
 	j := r.job
 	r.c.into(&j.Counters)
-	j.Ended = time.Now().UTC()
+	if !r.drained || r.fatal != nil {
+		j.Ended = time.Now().UTC()
+	}
 	failed := j.Counters.FilesFailed
 	switch {
 	case r.drained && r.fatal == nil:
@@ -395,7 +397,11 @@ func (r *run) finish(ctx context.Context) error {
 	if r.opt.Progress != nil {
 		r.opt.Progress(r.snapshot())
 	}
-	r.log.Info("job finished", slog.String("status", j.Status),
+	msg := "job finished"
+	if j.Status == state.JobRunning {
+		msg = "job interrupted; it resumes at the next run"
+	}
+	r.log.Info(msg, slog.String("status", j.Status),
 		slog.Int64("transferred", j.Counters.FilesTransferred), slog.Int64("skipped", j.Counters.FilesSkipped),
 		slog.Int64("failed", j.Counters.FilesFailed), slog.Int64("unchanged", j.Counters.FilesUnchanged),
 		slog.String("error", j.Error))

@@ -67,7 +67,13 @@ In another terminal, try:
 `, cfg.File, len(cfg.Plans), cfg.File, cfg.File, cfg.File, firstPlan(cfg.Plans), cfg.File)
 	}
 	// The daemon handles SIGINT/SIGTERM itself (graceful drain), so it runs
-	// on a context the CLI's signal handling does not cancel.
+	// on a context the CLI's signal handling does not cancel. A signal that
+	// came while the configuration loaded, before the daemon listens for
+	// signals, stops it here.
+	if ctx.Err() != nil {
+		log.Info("stopped before the daemon started")
+		return nil
+	}
 	if err := d.Serve(context.WithoutCancel(ctx)); err != nil {
 		return unavailableError{err}
 	}
