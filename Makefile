@@ -13,7 +13,7 @@ GOTESTSUM_VERSION := v1.13.0
 # Test output: one line per test, failures in full, a summary at the end.
 TESTFMT   := --format testname --format-hide-empty-pkg
 
-.PHONY: all verify-units build test test-short race lint fmt vet install clean minio tools demo bench
+.PHONY: all deps verify-units build test test-short race lint fmt vet install clean minio tools demo bench
 
 all: build
 
@@ -21,14 +21,14 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ferry ./cmd/ferry
 
 # Everything, including the S3 conformance suite against a real MinIO server.
-test: minio tools
+test: minio deps tools
 	FERRY_MINIO_BIN=$(GOBIN)/minio $(GOTESTSUM) $(TESTFMT) -- -count=1 -timeout 30m ./...
 
 # Unit tests only: no external servers (tests that need MinIO skip).
 test-short: tools
 	$(GOTESTSUM) $(TESTFMT) -- -short -count=1 ./...
 
-race: minio tools
+race: minio deps tools
 	FERRY_MINIO_BIN=$(GOBIN)/minio $(GOTESTSUM) $(TESTFMT) -- -race -count=1 -timeout 45m ./...
 
 lint: fmt vet
@@ -42,6 +42,10 @@ vet:
 
 minio:
 	@scripts/install-minio.sh >/dev/null
+
+# System packages the tests use (fuse3, rsync), from Debian when missing.
+deps:
+	@scripts/install-test-deps.sh
 
 tools: $(GOTESTSUM)
 

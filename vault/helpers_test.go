@@ -1,0 +1,242 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferrysync/ferry/remote"
+	"github.com/ferrysync/ferry/remote/mem"
+	"github.com/ferrysync/ferry/state"
+)
+
+func newMemVault(t testing.TB, kind, account string) (*Vault, *mem.Store) {
+	t.Helper()
+	st := mem.New()
+	v, err := Init(context.Background(), st, kind, Options{Name: account + "-" + kind, Account: account})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.pollEvery = 10 * time.Millisecond
+	return v, st
+}
+
+func memStore() *mem.Store { return mem.New() }
+
+func openDB(t testing.TB) *state.DB {
+	t.Helper()
+	db, err := state.Open(t.TempDir(), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// randomBytes returns n pseudo-random bytes from seed.
+func randomBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	for i := n - n%8; i < n; i++ {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func writeFile(t testing.TB, path string, data []byte, mode fs.FileMode, mtime time.Time) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// makeSource builds a tree with nested directories, a symlink, an empty
+// file, odd modes and a large random file of largeSize bytes (large.img).
+func makeSource(t testing.TB, largeSize int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "src")
+	mt := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
+	writeFile(t, filepath.Join(dir, "README"), []byte("hello vault\n"), 0o644, mt)
+	writeFile(t, filepath.Join(dir, "empty"), nil, 0o600, mt.Add(time.Hour))
+	writeFile(t, filepath.Join(dir, "a/b/c/deep.txt"), []byte(strings.Repeat("deep ", 1000)), 0o640, mt.Add(2*time.Hour))
+	writeFile(t, filepath.Join(dir, "a/b/run.sh"), []byte("#!/bin/sh\necho hi\n"), 0o755, mt.Add(3*time.Hour))
+	writeFile(t, filepath.Join(dir, "a/dup1"), randomBytes(7, 300<<10), 0o644, mt)
+	writeFile(t, filepath.Join(dir, "a/dup2"), randomBytes(7, 300<<10), 0o644, mt) // same content: one chunk
+	writeFile(t, filepath.Join(dir, "large.img"), randomBytes(42, largeSize), 0o600, mt.Add(4*time.Hour))
+	if err := os.Mkdir(filepath.Join(dir, "emptydir"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("a/b/c/deep.txt", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/nonexistent/target", filepath.Join(dir, "a/dangling")); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"a/b/c", "a/b", "a", "emptydir"} {
+		if err := os.Chtimes(filepath.Join(dir, d), mt.Add(-time.Hour), mt.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(filepath.Join(dir, "a/b/c"), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// compareDirs checks that got has exactly want's entries with the same
+// types, contents, symlink targets, modes and mtimes (symlink mtimes too).
+func compareDirs(t testing.TB, want, got string) {
+	t.Helper()
+	seen := map[string]bool{}
+	err := filepath.WalkDir(want, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(want, p)
+		seen[rel] = true
+		if rel == "." {
+			return nil
+		}
+		wi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		gp := filepath.Join(got, rel)
+		gi, err := os.Lstat(gp)
+		if err != nil {
+			t.Errorf("%s: missing in restore: %v", rel, err)
+			return nil
+		}
+		if wi.Mode() != gi.Mode() {
+			t.Errorf("%s: mode %v, want %v", rel, gi.Mode(), wi.Mode())
+		}
+		if !wi.ModTime().Equal(gi.ModTime()) {
+			t.Errorf("%s: mtime %v, want %v", rel, gi.ModTime(), wi.ModTime())
+		}
+		switch {
+		case wi.Mode()&fs.ModeSymlink != 0:
+			wt, _ := os.Readlink(p)
+			gt, _ := os.Readlink(gp)
+			if wt != gt {
+				t.Errorf("%s: link target %q, want %q", rel, gt, wt)
+			}
+		case wi.Mode().IsRegular():
+			if !sameContent(t, p, gp) {
+				t.Errorf("%s: content differs", rel)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(got, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(got, p)
+		if !seen[rel] {
+			t.Errorf("%s: in restore but not in source", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sameContent(t testing.TB, a, b string) bool {
+	t.Helper()
+	fa, err := os.Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	for {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false
+		}
+		if ea != nil || eb != nil {
+			return (ea == io.EOF || ea == io.ErrUnexpectedEOF) && (eb == io.EOF || eb == io.ErrUnexpectedEOF)
+		}
+	}
+}
+
+// faultStore wraps a store and fails chunk Puts after the first okPuts of
+// them, as a process dying mid-backup would stop.
+type faultStore struct {
+	remote.Store
+	okPuts int64
+	puts   atomic.Int64
+}
+
+var errInjected = &injectedError{}
+
+type injectedError struct{}
+
+func (*injectedError) Error() string { return "injected failure" }
+
+func (f *faultStore) Put(ctx context.Context, key string, r io.Reader, size int64, meta remote.PutMeta) (remote.ObjectInfo, error) {
+	if strings.HasPrefix(key, dataDir) && f.puts.Add(1) > f.okPuts {
+		return remote.ObjectInfo{}, errInjected
+	}
+	return f.Store.Put(ctx, key, r, size, meta)
+}
+
+// overwrite replaces an object's bytes behind the vault's back.
+func overwrite(t testing.TB, st remote.Store, key string, data []byte) {
+	t.Helper()
+	if _, err := st.Put(context.Background(), key, bytes.NewReader(data), int64(len(data)), remote.PutMeta{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// modifyMiddle overwrites n bytes in the middle of a file, keeping its
+// mtime different from before.
+func modifyMiddle(t testing.TB, path string, n int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := f.Stat()
+	if _, err := f.WriteAt(randomBytes(99, n), fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	mt := fi.ModTime().Add(time.Minute)
+	if err := os.Chtimes(path, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+}

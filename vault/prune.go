@@ -1,0 +1,224 @@
+package vault
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferrysync/ferry/remote"
+)
+
+// Delete removes backup id from the vault: its manifest is first marked
+// deleting (so a crash in between leaves a backup nobody restores or
+// replicates, which prune finishes removing), then removed. The chunks and
+// tree stay until a prune finds them unreferenced.
+func (v *Vault) Delete(ctx context.Context, id string) error {
+	m, err := v.Backup(ctx, id)
+	if err != nil {
+		return err
+	}
+	if m.Status != StatusDeleting {
+		m.Status = StatusDeleting
+		if err := v.putManifest(ctx, m); err != nil {
+			return fmt.Errorf("delete backup %s: %w", id, err)
+		}
+	}
+	if err := v.store.Delete(ctx, manifestKey(id)); err != nil {
+		return fmt.Errorf("delete backup %s: %w", id, err)
+	}
+	return nil
+}
+
+// DefaultPruneGrace is how old an unreferenced object must be before
+// prune deletes it.
+const DefaultPruneGrace = time.Hour
+
+// PruneOptions tune Prune.
+type PruneOptions struct {
+	// Grace: only objects written more than Grace before the prune started
+	// are deleted (default DefaultPruneGrace).
+	Grace time.Duration
+	// DryRun counts what would be deleted and deletes nothing.
+	DryRun bool
+	// Workers is how many deletes run at once (default 8).
+	Workers int
+}
+
+// PruneStats count what Prune did.
+type PruneStats struct {
+	ReferencedChunks int64
+	ChunksDeleted    int64
+	BytesDeleted     int64
+	TreesDeleted     int64
+	// Young counts unreferenced objects kept because they are younger than
+	// the grace period (a backup or replication may be about to use them).
+	Young int64
+	// ManifestsRemoved counts manifests left in status deleting by an
+	// interrupted Delete, removed now.
+	ManifestsRemoved int64
+	// StaleMarkers counts running markers of dead processes removed.
+	StaleMarkers int64
+}
+
+// Prune deletes the chunks and trees no backup of the vault references.
+//
+// It is safe against a backup or a replication into the vault running at
+// the same time, on any host: it writes its own running marker, then reads
+// the others; if any live backup or replication marker (or another live
+// prune) is there it deletes nothing and returns ErrBusy. A writer that
+// starts later sees the prune's marker and waits for it to end before it
+// lists the chunks it will reuse. As a second guard, only objects written
+// more than Grace before the prune started are deleted, so chunks a killed
+// backup uploaded stay for the next run to reuse.
+func (v *Vault) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error) {
+	var st PruneStats
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultPruneGrace
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 8
+	}
+	start := v.now()
+	cutoff := start.Add(-opts.Grace)
+	id := newID(start)
+	sess, err := v.begin(ctx, markerKindPrune, id)
+	if err != nil {
+		return st, fmt.Errorf("prune vault %s: %w", v.name, err)
+	}
+	defer sess.end(ctx)
+
+	ms, err := v.markers(ctx)
+	if err != nil {
+		return st, fmt.Errorf("prune vault %s: %w", v.name, err)
+	}
+	var stale, busy []string
+	for k, m := range ms {
+		switch {
+		case k == sess.key:
+		case !v.live(m):
+			stale = append(stale, k)
+		default:
+			busy = append(busy, fmt.Sprintf("%s %s on %s (pid %d, since %s)", m.Kind, m.ID, m.Host, m.PID, m.Started.Format(time.RFC3339)))
+		}
+	}
+	if len(busy) > 0 {
+		slices.Sort(busy)
+		return st, fmt.Errorf("prune vault %s: %w: running: %s; try again when it has ended", v.name, ErrBusy, strings.Join(busy, "; "))
+	}
+
+	// What the backups reference.
+	ms2, err := v.Backups(ctx)
+	if err != nil {
+		return st, fmt.Errorf("prune vault %s: %w", v.name, err)
+	}
+	trees := map[string]bool{}
+	refs := newChunkSet()
+	var deleting []string
+	for _, m := range ms2 {
+		if m.Status == StatusDeleting {
+			deleting = append(deleting, m.ID)
+			continue
+		}
+		trees[m.Tree] = true
+		t, err := v.Tree(ctx, m)
+		if err != nil {
+			// Without the tree prune cannot know what the backup needs:
+			// stop rather than delete its chunks.
+			return st, fmt.Errorf("prune vault %s: %w (verify or delete that backup first)", v.name, err)
+		}
+		for _, e := range t.Entries {
+			for _, c := range e.Chunks {
+				if refs.claim(c.SHA256) {
+					st.ReferencedChunks++
+				}
+			}
+		}
+	}
+
+	var doomed []remote.ObjectInfo
+	err = v.listChunks(ctx, func(sum string, oi remote.ObjectInfo) error {
+		if refs.has(sum) {
+			return nil
+		}
+		if !oi.ModTime.Before(cutoff) {
+			st.Young++
+			return nil
+		}
+		doomed = append(doomed, oi)
+		st.ChunksDeleted++
+		st.BytesDeleted += oi.Size
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("prune vault %s: %w", v.name, err)
+	}
+	err = v.store.List(ctx, treesDir, func(oi remote.ObjectInfo) error {
+		sum := strings.TrimPrefix(oi.Key, treesDir)
+		if oi.SkipReason != "" || !ValidSHA256(sum) || trees[sum] {
+			return nil
+		}
+		if !oi.ModTime.Before(cutoff) {
+			st.Young++
+			return nil
+		}
+		doomed = append(doomed, oi)
+		st.TreesDeleted++
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("prune vault %s: list trees: %w", v.name, err)
+	}
+	st.ManifestsRemoved = int64(len(deleting))
+	st.StaleMarkers = int64(len(stale))
+	if opts.DryRun {
+		return st, nil
+	}
+
+	keys := make([]string, 0, len(doomed)+len(deleting)+len(stale))
+	for _, oi := range doomed {
+		keys = append(keys, oi.Key)
+	}
+	for _, id := range deleting {
+		keys = append(keys, manifestKey(id))
+	}
+	keys = append(keys, stale...)
+	if err := v.deleteAll(ctx, keys, opts.Workers); err != nil {
+		return st, fmt.Errorf("prune vault %s: %w", v.name, err)
+	}
+	v.log.Info("pruned vault", slog.String("vault", v.name), slog.Int64("chunks", st.ChunksDeleted),
+		slog.Int64("bytes", st.BytesDeleted), slog.Int64("trees", st.TreesDeleted))
+	return st, nil
+}
+
+// deleteAll deletes keys with n workers; the first error stops it.
+func (v *Vault) deleteAll(ctx context.Context, keys []string, n int) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	jobs := make(chan string)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for k := range jobs {
+				if ctx.Err() != nil {
+					continue
+				}
+				if err := v.store.Delete(ctx, k); err != nil {
+					cancel(fmt.Errorf("delete %s: %w", k, err))
+				}
+			}
+		})
+	}
+	for _, k := range keys {
+		select {
+		case jobs <- k:
+		case <-ctx.Done():
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return context.Cause(ctx)
+}
