@@ -133,6 +133,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	d.recover()
 	d.wg.Go(func() { d.sweepLoop(runCtx) })
+	d.wg.Go(func() { d.recoverReplications(runCtx, cfg) })
+	mounts := d.startMounts(runCtx, cfg)
+	defer func() { d.stopMounts(mounts) }() // nil after a normal stop
 	// The API answers only now that every plan has its queue and the
 	// interrupted jobs are queued again: a Run Now that arrived earlier
 	// waited in the listen backlog instead of finding no plan, or taking the
@@ -192,6 +195,8 @@ loop:
 		stopRuns()
 		<-done
 	}
+	d.stopMounts(mounts)
+	mounts = nil
 	d.alerts.wait(5 * time.Second)
 	d.log.Info("ferry daemon stopped")
 	return nil
@@ -251,6 +256,7 @@ func (d *Daemon) apply(runCtx context.Context, cfg *config.Config) error {
 	}
 	d.startProbes(genCtx, cfg)
 	d.startIncremental(genCtx, cfg)
+	d.startPolicies(genCtx, cfg)
 	return nil
 }
 

@@ -27,6 +27,7 @@ type metrics struct {
 	watcherEvents    *prometheus.CounterVec
 	watcherOverflows *prometheus.CounterVec
 	remoteUp         *prometheus.GaugeVec
+	policyRuns       *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -52,8 +53,10 @@ func newMetrics() *metrics {
 			Help: "Times a plan's watcher lost events and fell back to a full scan."}, []string{"plan"}),
 		remoteUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ferry_remote_up",
 			Help: "1 when the remote answered its last health probe, else 0."}, []string{"remote"}),
+		policyRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ferry_policy_runs_total",
+			Help: "Backup and replication policy runs by kind, policy and outcome."}, []string{"kind", "policy", "status"}),
 	}
-	m.reg.MustRegister(m.jobs, m.filesTransferred, m.bytesTransferred, m.filesFailed, m.queueDepth,
+	m.reg.MustRegister(m.policyRuns, m.jobs, m.filesTransferred, m.bytesTransferred, m.filesFailed, m.queueDepth,
 		m.lastSuccess, m.nextRun, m.watcherEvents, m.watcherOverflows, m.remoteUp,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m

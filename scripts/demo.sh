@@ -49,11 +49,18 @@ step "ferry job files $job --list success   (first lines)"
 ferry job files "$job" --list success > "$root/success.csv"
 head -5 "$root/success.csv"
 
-cat <<EOT
+if [ -n "${DEMO_NO_DAEMON:-}" ]; then
+  echo; echo "Done. The copies are in $root/dst."
+  exit 0
+fi
 
-Done. The copies are in $root/dst. Try next:
-  bin/ferry --config examples/quickstart.toml plan list
-  bin/ferry --config examples/quickstart.toml job show $job
-  bin/ferry sync $root/src /tmp/elsewhere --dry-run     (any two directories)
-  bin/ferry --help
+step "Starting the daemon in the foreground (Ctrl-C stops it)"
+cat <<EOT
+It watches $root/src for the "live" plan and runs "every-15m" on its schedule.
+Try, in another terminal:
+  echo hello > $root/src/docs/hello.txt      # synced to $root/dst/live about 10 s later
+  bin/ferry --config examples/quickstart.toml status
+  bin/ferry --config examples/quickstart.toml plan run every-15m --wait
+  bin/ferry --config examples/quickstart.toml job list
 EOT
+exec bin/ferry --config examples/quickstart.toml daemon
