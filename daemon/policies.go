@@ -51,7 +51,9 @@ func (d *Daemon) openVault(ctx context.Context, cfg *config.Config, name string)
 func (d *Daemon) startPolicies(ctx context.Context, cfg *config.Config) {
 	for _, p := range cfg.BackupPolicies {
 		if p.Schedule != nil {
-			d.wg.Go(func() { d.policyLoop(ctx, "backup policy "+p.Name, *p.Schedule, func(ctx context.Context) { d.runBackupPolicy(ctx, cfg, p) }) })
+			d.wg.Go(func() {
+				d.policyLoop(ctx, "backup policy "+p.Name, *p.Schedule, func(ctx context.Context) { d.runBackupPolicy(ctx, cfg, p) })
+			})
 		}
 	}
 	for _, p := range cfg.ReplicationPolicies {
