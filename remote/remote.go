@@ -81,6 +81,14 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// Local is a Store whose objects live on this machine (a directory, or
+// memory), so reading an object twice costs no transfer. The sync engine
+// hashes a Local source before a resumable upload, so that the destination
+// records the hash from the start.
+type Local interface {
+	IsLocal() bool
+}
+
 // Copier is a Store that can copy an object server-side, without the data
 // passing through Ferry.
 type Copier interface {
@@ -113,14 +121,20 @@ type ResumablePutter interface {
 	// PartSize is the size of every part but the last. Objects larger than
 	// this are worth uploading in parts.
 	PartSize() int64
-	// InitUpload starts an upload and returns its id.
+	// InitUpload starts an upload and returns its id. A caller that knows
+	// the whole content's SHA-256 already should pass it in meta: a store
+	// that must fix an object's metadata when the upload starts (S3) can
+	// then record it without extra work, and CompleteUpload fails with
+	// ErrChecksum (leaving no object) if the parts hash to anything else.
 	InitUpload(ctx context.Context, key string, meta PutMeta) (uploadID string, err error)
 	// UploadPart sends one part; the store verifies the part's SHA-256 on
 	// arrival and returns what it recorded. An upload id the store no longer
 	// knows yields an error wrapping ErrNotExist.
 	UploadPart(ctx context.Context, key, uploadID string, number int, r io.Reader, size int64) (Part, error)
 	// CompleteUpload assembles the parts (in number order) into the object
-	// and records sha256 (the whole object's hex SHA-256) with it.
+	// and records meta.SHA256 (the whole object's hex SHA-256) with it —
+	// on S3, when InitUpload was not given it, by a copy of the object onto
+	// itself.
 	CompleteUpload(ctx context.Context, key, uploadID string, parts []Part, meta PutMeta) (ObjectInfo, error)
 	// AbortUpload discards the upload and its parts. Aborting an upload the
 	// store no longer knows is not an error.

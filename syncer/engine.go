@@ -32,6 +32,19 @@ type Engine struct {
 	running   map[string]bool
 	slotsOnce sync.Once
 	partSlots chan struct{}
+	partBufs  sync.Pool
+}
+
+// partBuf returns a buffer of size bytes for one part, reusing freed ones.
+func (e *Engine) partBuf(size int64) []byte {
+	if b, ok := e.partBufs.Get().(*[]byte); ok && int64(cap(*b)) >= size {
+		return (*b)[:size]
+	}
+	return make([]byte, size)
+}
+
+func (e *Engine) freePartBuf(b []byte) {
+	e.partBufs.Put(&b)
 }
 
 func (e *Engine) slots() chan struct{} {

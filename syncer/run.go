@@ -127,9 +127,54 @@ func (r *run) enumerate(ctx context.Context, sl *slicer) error {
 }
 
 func (r *run) enumerateScan(ctx context.Context, sl *slicer) error {
-	err := r.p.Source.List(ctx, "", func(info remote.ObjectInfo) error {
-		return r.consider(ctx, sl, info)
-	})
+	// The listing runs in its own goroutine, so reading the source and
+	// deciding (index lookups) use both cores; the channel keeps memory
+	// bounded.
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	entries := make(chan []remote.ObjectInfo, 8)
+	listed := make(chan error, 1)
+	go func() {
+		defer close(entries)
+		const batch = 256
+		buf := make([]remote.ObjectInfo, 0, batch)
+		err := r.p.Source.List(lctx, "", func(info remote.ObjectInfo) error {
+			buf = append(buf, info)
+			if len(buf) < batch {
+				return nil
+			}
+			select {
+			case entries <- buf:
+				buf = make([]remote.ObjectInfo, 0, batch)
+				return nil
+			case <-lctx.Done():
+				return lctx.Err()
+			}
+		})
+		if err == nil && len(buf) > 0 {
+			select {
+			case entries <- buf:
+			case <-lctx.Done():
+				err = lctx.Err()
+			}
+		}
+		listed <- err
+	}()
+	var err error
+	for infos := range entries {
+		if err != nil {
+			continue // drain after a failure; the lister stops on cancel
+		}
+		for _, info := range infos {
+			if err = r.consider(ctx, sl, info); err != nil {
+				cancel()
+				break
+			}
+		}
+	}
+	if lerr := <-listed; err == nil {
+		err = lerr // after a consider error the lister only reports its cancel
+	}
 	if err != nil && ctx.Err() == nil && !errors.Is(err, errDrained) {
 		return failJob("list source %s: %v", r.p.SourceDesc, err)
 	}

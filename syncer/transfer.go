@@ -272,7 +272,19 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 		h.Reset()
 	}
 	if !ok {
-		id, err := rp.InitUpload(ctx, src.Key, remote.PutMeta{ModTime: src.ModTime})
+		meta := remote.PutMeta{ModTime: src.ModTime}
+		if l, isLocal := r.p.Source.(remote.Local); isLocal && l.IsLocal() {
+			// Hashing a local file first is cheap next to the upload, and
+			// lets the destination record the hash from the start (on S3
+			// it would otherwise copy the whole object onto itself) and
+			// refuse the object if the file changes during the upload.
+			sum, err := hashObject(ctx, r.p.Source, src.Key)
+			if err != nil {
+				return state.FileEntry{}, fmt.Errorf("hash source: %w", err)
+			}
+			meta.SHA256 = sum
+		}
+		id, err := rp.InitUpload(ctx, src.Key, meta)
 		if err != nil {
 			return state.FileEntry{}, destErr{fmt.Errorf("start upload: %w", err)}
 		}
@@ -348,7 +360,9 @@ func (r *run) sweepUploads(ctx context.Context) {
 	}
 }
 
-// partsPerFile is how many parts of one file upload at once.
+// partsPerFile is how many parts of one file upload at once at least; a
+// plan with more workers sends up to Workers parts (within the engine's
+// part slots).
 const partsPerFile = 4
 
 // partResult is one finished part upload.
@@ -375,8 +389,9 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 	uctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	slots := r.e.slots()
+	perFile := min(max(partsPerFile, r.p.Workers), cap(slots))
 
-	results := make(chan partResult, partsPerFile)
+	results := make(chan partResult, perFile)
 	finished := map[int]partResult{}
 	nextCommit := len(up.Parts) + 1
 	n := nextCommit
@@ -385,7 +400,7 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 	var firstErr error
 	for {
 		// Start parts while there is room and work.
-		for firstErr == nil && offset < src.Size && inflight < partsPerFile {
+		for firstErr == nil && offset < src.Size && inflight < perFile {
 			select {
 			case slots <- struct{}{}:
 			case <-uctx.Done():
@@ -393,8 +408,9 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 				continue
 			}
 			size := min(up.PartSize, src.Size-offset)
-			buf := make([]byte, size)
+			buf := r.e.partBuf(size)
 			if _, err := io.ReadFull(rc, buf); err != nil {
+				r.e.freePartBuf(buf)
 				<-slots
 				if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 					firstErr = fmt.Errorf("%w (part %d short)", errSourceChanged, n)
@@ -407,14 +423,16 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 			h.Write(buf)
 			st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
 			if err != nil {
+				r.e.freePartBuf(buf)
 				<-slots
 				firstErr = err
 				break
 			}
 			inflight++
 			go func(n int, data []byte, st []byte) {
-				defer func() { <-slots }()
-				part, err := rp.UploadPart(uctx, src.Key, up.UploadID, n, bytes.NewReader(data), int64(len(data)))
+				defer func() { r.e.freePartBuf(data); <-slots }()
+				// A *bytes.Buffer lets a store take the bytes without a copy.
+				part, err := rp.UploadPart(uctx, src.Key, up.UploadID, n, bytes.NewBuffer(data), int64(len(data)))
 				results <- partResult{n: n, part: part, state: st, err: err}
 			}(n, buf, st)
 			offset += size

@@ -14,13 +14,17 @@ import (
 // progress bar on a terminal, then prints the summary. The returned error
 // carries the exit code for the job's status.
 func (g *globalOptions) runPlanInProcess(ctx context.Context, s *session, cp *config.Plan, dryRun bool, trigger string) error {
+	what := "plan " + cp.Name + ": "
+	if trigger == "cli" {
+		what = "" // a one-off ferry sync: its plan name means nothing to the user
+	}
 	src, err := s.openLocation(ctx, cp.SourceLocation())
 	if err != nil {
-		return fmt.Errorf("plan %s: source: %w", cp.Name, err)
+		return fmt.Errorf("%ssource: %w", what, err)
 	}
 	dst, err := s.openLocation(ctx, cp.DestinationLocation())
 	if err != nil {
-		return fmt.Errorf("plan %s: destination: %w", cp.Name, err)
+		return fmt.Errorf("%sdestination: %w", what, err)
 	}
 	p, err := syncer.FromConfig(cp, src, dst)
 	if err != nil {

@@ -92,6 +92,9 @@ func runSync(cmd *cobra.Command, g *globalOptions, o *syncOptions, srcArg, dstAr
 	for _, l := range []config.Location{cp.SourceLocation(), cp.DestinationLocation()} {
 		if !l.IsLocal() {
 			if _, ok := s.cfg.Remotes[l.Remote]; !ok {
+				if len(s.cfg.Remotes) == 0 {
+					return usageErrorf("%s: no remote named %q: the configuration (%s) defines no remotes; add a [remotes.%s] table, or use a local path", l, l.Remote, g.configPath, l.Remote)
+				}
 				return usageErrorf("%s: no remote named %q in %s (configured: %s)", l, l.Remote, s.cfg.File, remoteNames(s.cfg))
 			}
 		}

@@ -20,7 +20,7 @@ func Open(ctx context.Context, cfg *config.Config, loc config.Location) (remote.
 	if loc.IsLocal() {
 		s, err := local.New(loc.Path)
 		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", loc.Path, err)
+			return nil, err // names the path already
 		}
 		return s, nil
 	}

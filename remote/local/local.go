@@ -65,6 +65,9 @@ func New(dir string) (*Store, error) {
 // Dir returns the directory the store was opened with.
 func (s *Store) Dir() string { return s.dir }
 
+// IsLocal reports true: the files are on this machine (remote.Local).
+func (s *Store) IsLocal() bool { return true }
+
 // Close releases the store's directory. The store must not be used after.
 func (s *Store) Close() error { return s.root.Close() }
 

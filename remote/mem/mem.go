@@ -298,3 +298,6 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// IsLocal reports true: the objects are in this process (remote.Local).
+func (s *Store) IsLocal() bool { return true }

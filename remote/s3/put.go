@@ -305,6 +305,10 @@ func (s *Store) UploadMultipartPart(ctx context.Context, up Upload, n int, r io.
 	if size < 0 || size > MaxPartSize {
 		return Part{}, fmt.Errorf("s3 upload %s part %d: size %d out of range 0..%d", remote.PrintableKey(up.Key), n, size, int64(MaxPartSize))
 	}
+	if b, ok := r.(interface{ Bytes() []byte }); ok && int64(len(b.Bytes())) == size {
+		// The part is in memory already (e.g. a *bytes.Buffer): no copy.
+		return s.uploadPart(ctx, up, n, b.Bytes())
+	}
 	pb := s.getBuf(size)
 	defer s.putBuf(pb)
 	if got, err := io.ReadFull(r, *pb); err != nil {
@@ -403,12 +407,37 @@ func (s *Store) complete(ctx context.Context, up Upload, parts []Part, got strin
 	}
 	info := remote.ObjectInfo{Key: up.Key, Size: size, ModTime: up.ModTime, ETag: res.ETag, SHA256: up.SHA256}
 	if info.SHA256 == "" && got != "" {
+		// The Upload may have lost what InitUpload was told (a resume in
+		// another process, or the remote.ResumablePutter adapter): the
+		// object's metadata says whether the hash was recorded at the
+		// start. One HEAD instead of a copy of the whole object.
+		recorded, err := s.recordedSHA256(ctx, name)
+		switch {
+		case err == nil && recorded == got:
+			info.SHA256 = got
+			return info, nil
+		case err == nil && recorded != "":
+			// The content is not what the uploader announced at the start:
+			// the source changed during the upload. Nothing wrong may stay.
+			_ = s.client.RemoveObject(context.WithoutCancel(ctx), s.bucket, name, minio.RemoveObjectOptions{})
+			return remote.ObjectInfo{}, fmt.Errorf("content hashes to %s, the upload was started for %s: %w", got, recorded, remote.ErrChecksum)
+		}
 		info.SHA256 = got
 		if etag, ok := s.recordSHA256(ctx, name, up, got, res.ETag, size); ok {
 			info.ETag = etag
 		}
 	}
 	return info, nil
+}
+
+// recordedSHA256 returns the x-amz-meta-sha256 an object carries, or "".
+func (s *Store) recordedSHA256(ctx context.Context, name string) (string, error) {
+	oi, err := s.client.StatObject(ctx, s.bucket, name, minio.StatObjectOptions{})
+	if err != nil {
+		return "", translate(err)
+	}
+	_, sha := modTimeAndSHA(oi.UserMetadata, oi.LastModified)
+	return sha, nil
 }
 
 // recordSHA256 adds x-amz-meta-sha256 to a just-completed object by copying
