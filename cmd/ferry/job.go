@@ -85,12 +85,7 @@ func newJobShowCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one job: status, times and counters",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageErrorf("job show needs a job ID; see ferry job list")
-			}
-			return nil
-		},
+		Args: exactArgs(1, "job show needs a job ID; see ferry job list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, err := g.openJobSource(cmd.Context())
 			if err != nil {
@@ -152,12 +147,7 @@ one list, except unchanged files, which are only counted.
 
 CSV columns: success: path,size,sha256,note; skipped: path,size,reason;
 failed: path,size,error.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageErrorf("job files needs a job ID; see ferry job list")
-			}
-			return nil
-		},
+		Args: exactArgs(1, "job files needs a job ID; see ferry job list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind := state.ListKind(list)
 			if !slices.Contains([]state.ListKind{state.ListSuccess, state.ListSkipped, state.ListFailed}, kind) {
@@ -239,12 +229,7 @@ func newJobCancelCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "cancel ID",
 		Short: "Cancel a queued or running job of the daemon",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageErrorf("job cancel needs a job ID; see ferry job list --status running")
-			}
-			return nil
-		},
+		Args: exactArgs(1, "job cancel needs a job ID; see ferry job list --status running"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.loadConfig(true)
 			if err != nil {

@@ -110,12 +110,7 @@ at once: a Run Now during a run queues one follow-up, and further Run Nows
 join it. Without a daemon, the job runs here and the command waits for it.
 
 The exit code tells completed (0), partial (4) and failed (1) apart.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageErrorf("plan run needs the plan's NAME; see ferry plan list")
-			}
-			return nil
-		},
+		Args: exactArgs(1, "plan run needs the plan's NAME; see ferry plan list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			cfg, err := g.loadConfig(false)

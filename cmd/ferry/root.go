@@ -67,6 +67,17 @@ func addCommands(root *cobra.Command, g *globalOptions) {
 	}
 }
 
+// exactArgs accepts exactly n positional arguments; otherwise it is a usage
+// error with msg (which says what is needed and where to look).
+func exactArgs(n int, msg string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErrorf("%s (got %d arguments)", msg, len(args))
+		}
+		return nil
+	}
+}
+
 // logger builds the CLI's logger: text on stderr at the chosen level.
 func (g *globalOptions) logger(configLevel string) *slog.Logger {
 	level := g.logLevel

@@ -54,12 +54,7 @@ path, "/tmp/*" is anchored at the root, "cache/" a whole directory.`,
   ferry sync /srv/data /mnt/nas/data --exclude '*.tmp' --exclude 'cache/'
   ferry sync s3a:photos /srv/photos --files-from wanted.txt --conflict skip
   ferry sync /srv/data s3a:mirror --delete --max-delete 10% --dry-run`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 2 {
-				return usageErrorf("sync needs SRC and DST (got %d arguments); see ferry sync --help", len(args))
-			}
-			return nil
-		},
+		Args: exactArgs(2, "sync needs SRC and DST; see ferry sync --help"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSync(cmd, g, &o, args[0], args[1])
 		},
