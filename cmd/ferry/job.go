@@ -85,7 +85,7 @@ func newJobShowCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one job: status, times and counters",
-		Args: exactArgs(1, "job show needs a job ID; see ferry job list"),
+		Args:  exactArgs(1, "job show needs a job ID; see ferry job list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, err := g.openJobSource(cmd.Context())
 			if err != nil {
@@ -229,7 +229,7 @@ func newJobCancelCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "cancel ID",
 		Short: "Cancel a queued or running job of the daemon",
-		Args: exactArgs(1, "job cancel needs a job ID; see ferry job list --status running"),
+		Args:  exactArgs(1, "job cancel needs a job ID; see ferry job list --status running"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.loadConfig(true)
 			if err != nil {
