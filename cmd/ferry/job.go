@@ -119,22 +119,10 @@ func newJobShowCommand(g *globalOptions) *cobra.Command {
 				fmt.Fprintf(tw, "Resumed\t%d times\n", j.Resumes)
 			}
 			tw.Flush()
-			printJobSummaryCounters(g, j)
+			printJobCounters(g.stdout, j)
 			return nil
 		},
 	}
-}
-
-func printJobSummaryCounters(g *globalOptions, j *state.Job) {
-	c := j.Counters
-	tw := newTable(g.stdout)
-	fmt.Fprintf(tw, "  found\t%d files\t%s\n", c.FilesTotal, bytesStr(c.BytesTotal))
-	fmt.Fprintf(tw, "  transferred\t%d files\t%s\n", c.FilesTransferred, bytesStr(c.BytesTransferred))
-	fmt.Fprintf(tw, "  unchanged\t%d files\n", c.FilesUnchanged)
-	fmt.Fprintf(tw, "  skipped\t%d files\t%s\n", c.FilesSkipped, bytesStr(c.BytesSkipped))
-	fmt.Fprintf(tw, "  failed\t%d files\t%s\n", c.FilesFailed, bytesStr(c.BytesFailed))
-	fmt.Fprintf(tw, "  deleted\t%d files\n", c.FilesDeleted)
-	tw.Flush()
 }
 
 func newJobFilesCommand(g *globalOptions) *cobra.Command {

@@ -62,19 +62,24 @@ func jobExit(j *state.Job) error {
 }
 
 func printJobSummary(w io.Writer, j *state.Job) {
-	c := j.Counters
-	elapsed := j.Ended.Sub(j.Started)
-	fmt.Fprintf(w, "Job %s (plan %s): %s in %s\n", j.ID, j.Plan, j.Status, durationStr(elapsed))
+	fmt.Fprintf(w, "Job %s (plan %s): %s in %s\n", j.ID, j.Plan, j.Status, jobDuration(j))
 	if j.Meta["dry_run"] == "true" {
 		fmt.Fprintln(w, "  dry run: nothing was written")
 	}
 	if j.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", j.Error)
 	}
+	printJobCounters(w, j)
+}
+
+// printJobCounters prints a job's counters as a small table, and where to
+// find its skipped and failed files.
+func printJobCounters(w io.Writer, j *state.Job) {
+	c := j.Counters
 	tw := newTable(w)
 	fmt.Fprintf(tw, "  found\t%d files\t%s\n", c.FilesTotal, bytesStr(c.BytesTotal))
 	speed := ""
-	if s := elapsed.Seconds(); s > 0 && c.BytesTransferred > 0 {
+	if s := j.Ended.Sub(j.Started).Seconds(); !j.Ended.IsZero() && s > 0 && c.BytesTransferred > c.BytesResumed {
 		speed = fmt.Sprintf("(%s/s)", bytesStr(int64(float64(c.BytesTransferred-c.BytesResumed)/s)))
 	}
 	fmt.Fprintf(tw, "  transferred\t%d files\t%s\t%s\n", c.FilesTransferred, bytesStr(c.BytesTransferred), speed)
