@@ -94,11 +94,19 @@ func (d *Daemon) watchBatch(q *planQueue, p *config.Plan, b changelist.Batch, lo
 		return
 	}
 	cs := &syncer.ChangeSet{Origin: "watch", Upserts: b.Upserts, Deletes: b.Deletes}
+	upserted := make(map[string]bool, len(b.Upserts))
+	for _, k := range b.Upserts {
+		upserted[k] = true
+	}
 	for _, dir := range b.DeletedDirs {
 		// The watcher cannot list a vanished directory; the index of what
-		// was synced can. The engine still checks each path is gone.
+		// was synced can. The engine still checks each path is gone. A key
+		// upserted in the same batch (the directory was made again) is not
+		// gone: it would only land in the skipped list as "still exists".
 		err := d.db.IterateFiles(p.Name, strings.TrimSuffix(dir, "/")+"/", func(path string, _ state.FileEntry) error {
-			cs.Deletes = append(cs.Deletes, path)
+			if !upserted[path] {
+				cs.Deletes = append(cs.Deletes, path)
+			}
 			return nil
 		})
 		if err != nil {

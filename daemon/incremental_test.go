@@ -1,0 +1,136 @@
+package daemon
+
+import (
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ferrysync/ferry/changelist"
+	"github.com/ferrysync/ferry/config"
+	"github.com/ferrysync/ferry/state"
+	"github.com/ferrysync/ferry/syncer"
+)
+
+var discard = slog.New(slog.DiscardHandler)
+
+// putIndex records files of plan in the state database's index, as a
+// finished job would.
+func putIndex(t *testing.T, db *state.DB, plan string, paths ...string) {
+	t.Helper()
+	entries := map[string]state.FileEntry{}
+	for _, p := range paths {
+		entries[p] = state.FileEntry{Size: 1, ModTime: time.Unix(1_700_000_000, 0).UTC()}
+	}
+	if err := db.PutFiles(plan, entries); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWatchBatchOverflowQueuesFullScan: a batch saying changes were lost
+// queues a full job (no change set), and turns an incremental job already
+// waiting into a full one.
+func TestWatchBatchOverflowQueuesFullScan(t *testing.T) {
+	for _, name := range []string{"nothing queued", "incremental queued"} {
+		t.Run(name, func(t *testing.T) {
+			q, db := testQueue(t)
+			plan := &config.Plan{Name: "p"}
+			if name == "incremental queued" {
+				q.d.watchBatch(q, plan, changelist.Batch{Upserts: []string{"a.txt"}}, discard)
+				if q.next == nil || q.next.full || q.next.changes == nil {
+					t.Fatalf("an ordinary batch queued %+v, want an incremental job", q.next)
+				}
+			}
+			q.d.watchBatch(q, plan, changelist.Batch{Overflow: true,
+				Reason: "the kernel's inotify event queue overflowed"}, discard)
+			if q.next == nil {
+				t.Fatal("an overflow batch queued nothing")
+			}
+			if !q.next.full || q.next.changes != nil {
+				t.Fatalf("after an overflow the queued job is full=%v with changes %+v; want a full scan, no change set",
+					q.next.full, q.next.changes)
+			}
+			if q.next.trigger != TriggerWatch {
+				t.Errorf("trigger %q, want %q", q.next.trigger, TriggerWatch)
+			}
+			jobs := planJobs(t, db)
+			if len(jobs) != 1 || jobs[0].Status != state.JobQueued || jobs[0].Trigger != TriggerWatch || jobs[0].ID != q.next.job.ID {
+				t.Errorf("state database holds %+v; want the one queued watch job %s", jobs, q.next.job.ID)
+			}
+		})
+	}
+}
+
+// TestWatchBatchEmptyQueuesNothing: an empty batch is no reason to run.
+func TestWatchBatchEmptyQueuesNothing(t *testing.T) {
+	q, db := testQueue(t)
+	q.d.watchBatch(q, &config.Plan{Name: "p"}, changelist.Batch{}, discard)
+	if q.next != nil {
+		t.Errorf("an empty batch queued %+v", q.next)
+	}
+	if jobs := planJobs(t, db); len(jobs) != 0 {
+		t.Errorf("an empty batch recorded jobs %+v", jobs)
+	}
+}
+
+// TestWatchBatchExpandsDeletedDirs: a removed directory becomes a delete of
+// every file the plan's index holds under it — not of a sibling sharing
+// its name as a prefix, not of another plan's files, and not of a file the
+// same batch upserts (the directory was made again).
+func TestWatchBatchExpandsDeletedDirs(t *testing.T) {
+	q, db := testQueue(t)
+	putIndex(t, db, "p",
+		"gone/a.txt", "gone/sub/b.txt", "gone/back.txt",
+		"gone2/c.txt", "gonefile", "keep/d.txt", "other/gone/e.txt")
+	putIndex(t, db, "q", "gone/other-plan.txt")
+
+	q.d.watchBatch(q, &config.Plan{Name: "p"}, changelist.Batch{
+		Upserts:     []string{"gone/back.txt", "new.txt"},
+		Deletes:     []string{"old.txt"},
+		DeletedDirs: []string{"gone"},
+		Skipped:     []changelist.Skipped{{Path: `bad\name`, Reason: "invalid path: has a backslash"}},
+	}, discard)
+
+	if q.next == nil || q.next.full || q.next.changes == nil {
+		t.Fatalf("queued %+v, want an incremental job", q.next)
+	}
+	cs := q.next.changes
+	if q.next.trigger != TriggerWatch || cs.Origin != "watch" {
+		t.Errorf("trigger %q, origin %q; want watch, watch", q.next.trigger, cs.Origin)
+	}
+	if got, want := set(cs.Upserts), []string{"gone/back.txt", "new.txt"}; !slices.Equal(got, want) {
+		t.Errorf("upserts = %v, want %v", got, want)
+	}
+	if got, want := set(cs.Deletes), []string{"gone/a.txt", "gone/sub/b.txt", "old.txt"}; !slices.Equal(got, want) {
+		t.Errorf("deletes = %v, want %v (the index entries under gone/, except the one upserted again, plus old.txt)", got, want)
+	}
+	if want := []syncer.SkippedEntry{{Path: `bad\name`, Reason: "invalid path: has a backslash"}}; !slices.Equal(cs.Skipped, want) {
+		t.Errorf("skipped = %v, want %v", cs.Skipped, want)
+	}
+
+	// A directory given with a trailing slash expands the same way, and
+	// the next batch joins the queued job.
+	q.d.watchBatch(q, &config.Plan{Name: "p"}, changelist.Batch{DeletedDirs: []string{"keep/"}}, discard)
+	if got, want := set(q.next.changes.Deletes), []string{"gone/a.txt", "gone/sub/b.txt", "keep/d.txt", "old.txt"}; !slices.Equal(got, want) {
+		t.Errorf("deletes after a second batch = %v, want %v", got, want)
+	}
+	if jobs := planJobs(t, db); len(jobs) != 1 {
+		t.Errorf("%d jobs recorded, want the one queued job both batches joined", len(jobs))
+	}
+}
+
+// TestWatchBatchDeletedDirUnknownToIndex: a removed directory the index
+// knows nothing of adds no deletes, but the batch's other changes run.
+func TestWatchBatchDeletedDirUnknownToIndex(t *testing.T) {
+	q, _ := testQueue(t)
+	putIndex(t, q.d.db, "p", "kept.txt")
+	q.d.watchBatch(q, &config.Plan{Name: "p"}, changelist.Batch{
+		Upserts: []string{"x.txt"}, DeletedDirs: []string{"never-synced"},
+	}, discard)
+	if q.next == nil || q.next.changes == nil {
+		t.Fatalf("queued %+v, want an incremental job", q.next)
+	}
+	if len(q.next.changes.Deletes) != 0 || !slices.Equal(q.next.changes.Upserts, []string{"x.txt"}) {
+		t.Errorf("change set %+v, want only the upsert of x.txt", q.next.changes)
+	}
+}
