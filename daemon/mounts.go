@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/ferrysync/ferry/config"
 	"github.com/ferrysync/ferry/fusefs"
@@ -62,6 +64,7 @@ func (d *Daemon) mountOne(ctx context.Context, cfg *config.Config, mc *config.Mo
 	if err := os.MkdirAll(opts.CacheDir, 0o750); err != nil {
 		return nil, err
 	}
+	clearDeadMount(mc.Path, log)
 	if mc.Vault != "" {
 		return nil, fmt.Errorf("vault %s: vault mounts are not available in this version", mc.Vault)
 	}
@@ -74,6 +77,24 @@ func (d *Daemon) mountOne(ctx context.Context, cfg *config.Config, mc *config.Mo
 		return nil, err
 	}
 	return &mounted{path: mc.Path, m: m, release: func() {}}, nil
+}
+
+// clearDeadMount unmounts a FUSE mount at path whose server is gone — a
+// daemon killed before it could unmount leaves one, on which every access
+// fails with ENOTCONN — so that a restarted daemon can mount there again
+// instead of failing, or stacking its mount on the dead one. A live mount
+// is left alone. statfs is asked, not stat: the kernel answers a stat from
+// its attribute cache for a while after the server died.
+func clearDeadMount(path string, log *slog.Logger) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); !errors.Is(err, syscall.ENOTCONN) {
+		return
+	}
+	if _, err := fusefs.Unmount(path); err != nil {
+		log.Warn("cannot remove the dead FUSE mount a previous run left", slog.Any("err", err))
+		return
+	}
+	log.Warn("removed the dead FUSE mount a previous run left")
 }
 
 // stopMounts unmounts everything the daemon mounted (lazily when busy), so

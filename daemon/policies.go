@@ -155,9 +155,23 @@ func (d *Daemon) runReplicationPolicy(ctx context.Context, cfg *config.Config, p
 		failed(err)
 		return
 	}
+	// What the destination already has is passed over without a call to
+	// Replicate: that would add a skip record to the source vault for every
+	// backup at every run.
+	have, err := dst.Backups(ctx)
+	if err != nil {
+		failed(err)
+		return
+	}
+	present := map[string]bool{}
+	for _, m := range have {
+		if m.Status == vault.StatusAvailable {
+			present[m.ID] = true
+		}
+	}
 	var errs []error
 	for _, m := range backups {
-		if m.Status != vault.StatusAvailable || m.IsReplica() || ctx.Err() != nil {
+		if m.Status != vault.StatusAvailable || m.IsReplica() || present[m.ID] || ctx.Err() != nil {
 			continue
 		}
 		rec, err := vault.Replicate(ctx, src, m.ID, dst, vault.ReplicateOptions{DB: d.db})
