@@ -289,6 +289,9 @@ func (v *Vault) Replications(ctx context.Context, backupID string) ([]*Replicati
 
 // DBReplications returns the replication records of the state database.
 func DBReplications(db *state.DB) ([]*Replication, error) {
+	if db == nil {
+		return nil, nil // no database: the vaults' records are all there is
+	}
 	var out []*Replication
 	err := db.IterateRecords(RecordNamespace, "", func(_ string, raw []byte) error {
 		var r Replication

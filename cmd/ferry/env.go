@@ -57,6 +57,9 @@ func (g *globalOptions) openSession(optionalConfig bool) (*session, error) {
 }
 
 func (s *session) close() {
+	if s.db == nil {
+		return
+	}
 	if err := s.db.Close(); err != nil {
 		s.log.Error("close state database", slog.Any("err", err))
 	}

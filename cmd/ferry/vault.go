@@ -19,6 +19,7 @@ import (
 	"github.com/ferrysync/ferry/config"
 	"github.com/ferrysync/ferry/remote"
 	"github.com/ferrysync/ferry/remote/connect"
+	"github.com/ferrysync/ferry/state"
 	"github.com/ferrysync/ferry/vault"
 )
 
@@ -44,8 +45,22 @@ type vaultSession struct {
 	vaults map[string]*vault.Vault
 }
 
+// openVaultSession opens the config and, when it can, the state database.
+// Vault commands need the database only for this host's copy of the
+// replication records, which the vaults hold too; so while the daemon holds
+// it, they work without it (and say so).
 func (g *globalOptions) openVaultSession() (*vaultSession, error) {
 	s, err := g.openSession(false)
+	if errors.Is(err, state.ErrLocked) {
+		cfg, cerr := g.loadConfig(false)
+		if cerr != nil {
+			return nil, cerr
+		}
+		log := g.logger("warn")
+		log.Warn("the state database is in use (by the daemon?); replication records come from the vaults only")
+		s = &session{cfg: cfg, log: log}
+		err = nil
+	}
 	if err != nil {
 		return nil, err
 	}
