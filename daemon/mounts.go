@@ -66,7 +66,17 @@ func (d *Daemon) mountOne(ctx context.Context, cfg *config.Config, mc *config.Mo
 	}
 	clearDeadMount(mc.Path, log)
 	if mc.Vault != "" {
-		return nil, fmt.Errorf("vault %s: vault mounts are not available in this version", mc.Vault)
+		v, closeFn, err := d.openVault(ctx, cfg, mc.Vault)
+		if err != nil {
+			return nil, err
+		}
+		opts.CacheDir = filepath.Join(cfg.StateDir, "vaultcache")
+		m, err := fusefs.MountVault(ctx, mc.Path, v, opts)
+		if err != nil {
+			closeFn()
+			return nil, err
+		}
+		return &mounted{path: mc.Path, m: m, release: closeFn}, nil
 	}
 	st, err := connect.Open(ctx, cfg, config.Location{Remote: mc.Remote})
 	if err != nil {

@@ -1,0 +1,535 @@
+package fusefs
+
+import (
+	"bytes"
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ferrysync/ferry/remote"
+	"github.com/ferrysync/ferry/vault"
+)
+
+// Fetching chunks.
+const (
+	// vaultFetchers bounds the chunk GETs a mount runs at once.
+	vaultFetchers = 8
+	// vaultMaxPrefetch bounds the read-ahead fetches waiting or running.
+	vaultMaxPrefetch = 32
+	// vaultFetchAttempts is how often a chunk GET is tried when it fails
+	// transiently (remote.IsRetryable).
+	vaultFetchAttempts = 3
+	vaultRetryDelay    = 200 * time.Millisecond
+)
+
+// errChunkMissing: a chunk the tree names is not in the vault. A read of
+// it is EIO, not ENOENT: the file exists, its data is lost.
+var errChunkMissing = errors.New("chunk missing from the vault")
+
+// chunkCache serves a vault's chunks: from memory, from the disk cache, or
+// fetched whole from the store and checked against their SHA-256. One
+// fetch per chunk runs at a time however many readers want it, on the
+// mount's context, so a reader interrupted by a signal does not cancel it
+// for the others (and finds the chunk cached when it retries).
+type chunkCache struct {
+	store remote.Store
+	bg    context.Context
+	log   *slog.Logger
+	mem   *memChunkCache
+	disk  *diskChunkCache // nil: memory only
+
+	fetchers   chan struct{} // a slot per running store GET
+	prefetches atomic.Int64  // read-ahead fetches not yet done
+
+	mu       sync.Mutex
+	inflight map[string]*chunkCall
+	wg       sync.WaitGroup // fetches and disk writes
+
+	// Counters, for tests and logs.
+	memHits    atomic.Int64
+	storeReads atomic.Int64
+	diskHits   atomic.Int64
+}
+
+type chunkCall struct {
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+func newChunkCache(store remote.Store, bg context.Context, memBytes int64, disk *diskChunkCache, log *slog.Logger) *chunkCache {
+	return &chunkCache{
+		store:    store,
+		bg:       bg,
+		log:      log,
+		mem:      newMemChunkCache(memBytes),
+		disk:     disk,
+		fetchers: make(chan struct{}, vaultFetchers),
+		inflight: make(map[string]*chunkCall),
+	}
+}
+
+// get returns the content of c. ctx ends the wait, not the fetch.
+func (cc *chunkCache) get(ctx context.Context, c vault.Chunk) ([]byte, error) {
+	if data := cc.mem.get(c.SHA256); data != nil {
+		cc.memHits.Add(1)
+		return data, nil
+	}
+	call, _ := cc.start(c, false)
+	select {
+	case <-call.done:
+		return call.data, call.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// prefetch starts fetching c unless it is cached, on its way, or too many
+// read-ahead fetches are waiting.
+func (cc *chunkCache) prefetch(c vault.Chunk) {
+	if cc.mem.has(c.SHA256) || cc.bg.Err() != nil {
+		return
+	}
+	if cc.prefetches.Load() >= vaultMaxPrefetch {
+		return
+	}
+	cc.start(c, true)
+}
+
+// start returns the fetch of c, starting one when none runs.
+func (cc *chunkCache) start(c vault.Chunk, prefetch bool) (*chunkCall, bool) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if call, ok := cc.inflight[c.SHA256]; ok {
+		return call, false
+	}
+	call := &chunkCall{done: make(chan struct{})}
+	if data := cc.mem.get(c.SHA256); data != nil { // fetched meanwhile
+		call.data = data
+		close(call.done)
+		return call, false
+	}
+	cc.inflight[c.SHA256] = call
+	if prefetch {
+		cc.prefetches.Add(1)
+	}
+	cc.wg.Go(func() {
+		if prefetch {
+			defer cc.prefetches.Add(-1)
+		}
+		data, fromStore, err := cc.load(c)
+		if err == nil {
+			cc.mem.add(c.SHA256, data)
+		}
+		cc.mu.Lock()
+		delete(cc.inflight, c.SHA256)
+		cc.mu.Unlock()
+		call.data, call.err = data, err
+		close(call.done)
+		if err != nil {
+			if prefetch && cc.bg.Err() == nil {
+				cc.log.Warn("read-ahead of a chunk failed", slog.String("chunk", c.SHA256), slog.Any("err", err))
+			}
+			return
+		}
+		if fromStore && cc.disk != nil {
+			cc.disk.put(c.SHA256, data)
+		}
+	})
+	return call, true
+}
+
+// load reads c from the disk cache or, failing that, the store.
+func (cc *chunkCache) load(c vault.Chunk) (data []byte, fromStore bool, err error) {
+	if cc.disk != nil {
+		if data := cc.disk.get(c); data != nil {
+			cc.diskHits.Add(1)
+			return data, false, nil
+		}
+	}
+	select {
+	case cc.fetchers <- struct{}{}:
+	case <-cc.bg.Done():
+		return nil, false, cc.bg.Err()
+	}
+	defer func() { <-cc.fetchers }()
+	for attempt := range vaultFetchAttempts {
+		if attempt > 0 {
+			select {
+			case <-cc.bg.Done():
+				return nil, false, cc.bg.Err()
+			case <-time.After(time.Duration(attempt) * vaultRetryDelay):
+			}
+		}
+		data, err = cc.fetch(c)
+		if err == nil || !remote.IsRetryable(err) {
+			break
+		}
+	}
+	return data, true, err
+}
+
+// fetch GETs c whole and checks its size and SHA-256.
+func (cc *chunkCache) fetch(c vault.Chunk) ([]byte, error) {
+	cc.storeReads.Add(1)
+	key := vaultChunkKey(c.SHA256)
+	if c.Size <= 0 || c.Size > vault.MaxChunkSize {
+		return nil, fmt.Errorf("chunk %s: %w: size %d", key, vault.ErrFormat, c.Size)
+	}
+	rc, err := cc.store.Open(cc.bg, key, 0, -1)
+	if errors.Is(err, remote.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w (%v)", key, errChunkMissing, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	defer rc.Close()
+	data := make([]byte, c.Size)
+	n, err := io.ReadFull(rc, data)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return nil, fmt.Errorf("read %s: %w: %d bytes stored, the tree says %d", key, remote.ErrChecksum, n, c.Size)
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	var extra [1]byte
+	if k, _ := rc.Read(extra[:]); k > 0 {
+		return nil, fmt.Errorf("read %s: %w: more bytes stored than the %d the tree says", key, remote.ErrChecksum, c.Size)
+	}
+	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != c.SHA256 {
+		return nil, fmt.Errorf("read %s: %w: content hashes to %s", key, remote.ErrChecksum, hex.EncodeToString(got[:]))
+	}
+	return data, nil
+}
+
+// close waits for the fetches and disk writes (the mount's context is
+// canceled by then) and releases the disk cache.
+func (cc *chunkCache) close() {
+	cc.wg.Wait()
+	if cc.disk != nil {
+		cc.disk.close()
+	}
+}
+
+// drop empties the memory cache (tests and benchmarks).
+func (cc *chunkCache) drop() {
+	cc.mem.mu.Lock()
+	defer cc.mem.mu.Unlock()
+	cc.mem.lru.Init()
+	clear(cc.mem.idx)
+	cc.mem.total = 0
+}
+
+// memChunkCache keeps chunks in memory, least recently used first out,
+// up to a total size. A chunk larger than the whole cache is not kept.
+type memChunkCache struct {
+	max   int64
+	mu    sync.Mutex
+	lru   *list.List // of *memChunk, most recently used first
+	idx   map[string]*list.Element
+	total int64
+}
+
+type memChunk struct {
+	sum  string
+	data []byte
+}
+
+func newMemChunkCache(max int64) *memChunkCache {
+	return &memChunkCache{max: max, lru: list.New(), idx: make(map[string]*list.Element)}
+}
+
+func (m *memChunkCache) get(sum string) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	el, ok := m.idx[sum]
+	if !ok {
+		return nil
+	}
+	m.lru.MoveToFront(el)
+	return el.Value.(*memChunk).data
+}
+
+func (m *memChunkCache) has(sum string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.idx[sum]
+	return ok
+}
+
+func (m *memChunkCache) add(sum string, data []byte) {
+	size := int64(len(data))
+	if size > m.max {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if el, ok := m.idx[sum]; ok {
+		m.lru.MoveToFront(el)
+		return
+	}
+	m.idx[sum] = m.lru.PushFront(&memChunk{sum: sum, data: data})
+	m.total += size
+	for m.total > m.max {
+		el := m.lru.Back()
+		mc := el.Value.(*memChunk)
+		m.lru.Remove(el)
+		delete(m.idx, mc.sum)
+		m.total -= int64(len(mc.data))
+	}
+}
+
+// diskChunkCache keeps chunks as files dir/<xx>/<sha256>, up to a total
+// size. The least recently used go first; a file's mtime is the time of
+// its last use, so the order survives a remount. Each file is checked
+// against its name when read; a damaged one is removed. One mount at a
+// time uses a directory (a lock file, flock), so their totals stay true.
+type diskChunkCache struct {
+	dir  string
+	max  int64
+	log  *slog.Logger
+	lock *os.File
+
+	mu    sync.Mutex
+	lru   *list.List // of *diskChunk, most recently used first
+	idx   map[string]*list.Element
+	total int64
+}
+
+type diskChunk struct {
+	sum  string
+	size int64
+}
+
+const diskCacheLock = ".lock"
+
+// openDiskChunkCache opens (or creates) the cache in dir, indexing the
+// chunks it holds and removing leftovers of writes that did not finish.
+func openDiskChunkCache(dir string, max int64, log *slog.Logger) (*diskChunkCache, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("chunk cache: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, diskCacheLock), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("chunk cache: %w", err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("chunk cache %s: another mount of the vault uses it", dir)
+		}
+		return nil, fmt.Errorf("chunk cache %s: lock: %w", dir, err)
+	}
+	d := &diskChunkCache{dir: dir, max: max, log: log, lock: lock, lru: list.New(), idx: make(map[string]*list.Element)}
+	type found struct {
+		sum   string
+		size  int64
+		mtime time.Time
+	}
+	var files []found
+	err = filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if de.IsDir() {
+			if p != dir && filepath.Dir(p) != dir {
+				return filepath.SkipDir // nothing of ours is deeper
+			}
+			return nil
+		}
+		name := de.Name()
+		if name == diskCacheLock && filepath.Dir(p) == dir {
+			return nil
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return nil // removed meanwhile
+		}
+		sub := filepath.Base(filepath.Dir(p))
+		if !de.Type().IsRegular() || !vault.ValidSHA256(name) || sub != name[:2] {
+			// A temporary file of an unfinished write, or a stranger.
+			if err := os.Remove(p); err != nil {
+				log.Debug("chunk cache: remove leftover", slog.String("file", p), slog.Any("err", err))
+			}
+			return nil
+		}
+		files = append(files, found{name, fi.Size(), fi.ModTime()})
+		return nil
+	})
+	if err != nil {
+		d.close()
+		return nil, fmt.Errorf("chunk cache %s: %w", dir, err)
+	}
+	slices.SortFunc(files, func(a, b found) int { return a.mtime.Compare(b.mtime) })
+	for _, f := range files { // oldest first, so the newest end up in front
+		d.idx[f.sum] = d.lru.PushFront(&diskChunk{sum: f.sum, size: f.size})
+		d.total += f.size
+	}
+	d.mu.Lock()
+	d.evictLocked()
+	d.mu.Unlock()
+	return d, nil
+}
+
+func (d *diskChunkCache) path(sum string) string {
+	return filepath.Join(d.dir, sum[:2], sum)
+}
+
+// get returns c's content when the cache holds it whole and unaltered.
+func (d *diskChunkCache) get(c vault.Chunk) []byte {
+	d.mu.Lock()
+	el, ok := d.idx[c.SHA256]
+	if ok {
+		d.lru.MoveToFront(el)
+	}
+	d.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	p := d.path(c.SHA256)
+	data, err := readFileLimit(p, c.Size)
+	if err == nil {
+		sum := sha256.Sum256(data)
+		if int64(len(data)) == c.Size && hex.EncodeToString(sum[:]) == c.SHA256 {
+			now := time.Now()
+			if err := os.Chtimes(p, now, now); err != nil {
+				d.log.Debug("chunk cache: record use", slog.String("file", p), slog.Any("err", err))
+			}
+			return data
+		}
+		err = errors.New("content does not match its name")
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		d.log.Warn("chunk cache: damaged file removed; the chunk is read from the vault", slog.String("file", p), slog.Any("err", err))
+	}
+	d.remove(c.SHA256)
+	return nil
+}
+
+// readFileLimit reads a file of at most limit bytes (one more tells it is
+// too long).
+func readFileLimit(p string, limit int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	buf.Grow(int(limit))
+	if _, err := io.Copy(&buf, io.LimitReader(f, limit+1)); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// put stores a chunk (already checked) unless it is there, then removes
+// the least recently used chunks beyond the limit. Failures are logged:
+// the cache is an optimization.
+func (d *diskChunkCache) put(sum string, data []byte) {
+	size := int64(len(data))
+	if size > d.max {
+		return
+	}
+	d.mu.Lock()
+	_, ok := d.idx[sum]
+	d.mu.Unlock()
+	if ok {
+		return
+	}
+	if err := d.write(sum, data); err != nil {
+		d.log.Warn("chunk cache: write", slog.String("chunk", sum), slog.Any("err", err))
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.idx[sum]; ok {
+		return
+	}
+	d.idx[sum] = d.lru.PushFront(&diskChunk{sum: sum, size: size})
+	d.total += size
+	d.evictLocked()
+}
+
+// write stores data at its path through a temporary file, so that the
+// path holds the whole chunk or nothing.
+func (d *diskChunkCache) write(sum string, data []byte) error {
+	p := d.path(sum)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), "tmp-")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		// The time of use, from the clock get uses (the file system's own
+		// mtime may lag it by a tick).
+		now := time.Now()
+		err = os.Chtimes(tmp.Name(), now, now)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), p)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
+func (d *diskChunkCache) evictLocked() {
+	for d.total > d.max {
+		el := d.lru.Back()
+		dc := el.Value.(*diskChunk)
+		d.lru.Remove(el)
+		delete(d.idx, dc.sum)
+		d.total -= dc.size
+		if err := os.Remove(d.path(dc.sum)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			d.log.Warn("chunk cache: evict", slog.String("chunk", dc.sum), slog.Any("err", err))
+		}
+	}
+}
+
+func (d *diskChunkCache) remove(sum string) {
+	d.mu.Lock()
+	if el, ok := d.idx[sum]; ok {
+		d.lru.Remove(el)
+		delete(d.idx, sum)
+		d.total -= el.Value.(*diskChunk).size
+	}
+	d.mu.Unlock()
+	if err := os.Remove(d.path(sum)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		d.log.Warn("chunk cache: remove", slog.String("chunk", sum), slog.Any("err", err))
+	}
+}
+
+// size returns the total size of the chunks held (tests).
+func (d *diskChunkCache) size() (int64, int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.total, len(d.idx)
+}
+
+func (d *diskChunkCache) close() {
+	if d.lock != nil {
+		d.lock.Close() // releases the flock
+		d.lock = nil
+	}
+}
