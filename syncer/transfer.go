@@ -320,6 +320,13 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 			_ = db.DeleteUpload(r.p.Name, src.Key)
 			return state.FileEntry{}, destErr{remote.Retryable(fmt.Errorf("complete upload %s: it vanished: %w", up.UploadID, err))}
 		}
+		if errors.Is(err, remote.ErrChecksum) && ctx.Err() == nil {
+			// The parts do not hash to what the upload was started for:
+			// the file changed while it was read. The store kept nothing;
+			// forget the upload and copy the file afresh.
+			_ = db.DeleteUpload(r.p.Name, src.Key)
+			return state.FileEntry{}, fmt.Errorf("%w: %v", errSourceChanged, err)
+		}
 		return state.FileEntry{}, destErr{fmt.Errorf("complete upload: %w", err)}
 	}
 	if err := db.DeleteUpload(r.p.Name, src.Key); err != nil {
