@@ -137,6 +137,19 @@ func prefixProblem(p string) string {
 	return ""
 }
 
+// Within reports whether l is outer or lies inside it: the same remote and
+// a prefix under outer's, or a local path under outer's (local paths are
+// compared cleaned, as written; make them absolute first).
+func (l Location) Within(outer Location) bool {
+	if l.Remote != outer.Remote {
+		return false
+	}
+	if l.IsLocal() {
+		return within(cleanLocal(l.Path), cleanLocal(outer.Path))
+	}
+	return within(l.Prefix(), outer.Prefix())
+}
+
 // within reports whether inner is outer or lies inside it. Both are cleaned
 // absolute paths, or both are key prefixes ("" or ending in "/").
 func within(inner, outer string) bool {

@@ -357,15 +357,7 @@ func (v *validator) location(p keyPath, s string) (Location, bool) {
 }
 
 // sameTree reports whether dst is src or lies inside it.
-func (v *validator) sameTree(src, dst Location) bool {
-	if src.Remote != dst.Remote {
-		return false
-	}
-	if src.IsLocal() {
-		return within(cleanLocal(dst.Path), cleanLocal(src.Path))
-	}
-	return within(dst.Prefix(), src.Prefix())
-}
+func (v *validator) sameTree(src, dst Location) bool { return dst.Within(src) }
 
 // unique checks an entry's name (p is its "name" key) against the names of
 // the entries before it in the same array.

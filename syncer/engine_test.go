@@ -144,15 +144,27 @@ func TestScanCopiesAndRerunIsUnchanged(t *testing.T) {
 	}
 
 	// A re-run with nothing changed sends nothing and asks the
-	// destination nothing.
+	// destination for one listing, nothing per file.
 	counting := &countingStore{Store: dst}
 	p2 := &Plan{Name: "p", Source: src, Dest: counting}
 	j2 := f.run(p2, RunOptions{})
 	if j2.Counters.FilesTransferred != 0 || j2.Counters.FilesUnchanged != 50 {
 		t.Errorf("re-run: %+v", j2.Counters)
 	}
-	if counting.calls.Load() != 0 {
-		t.Errorf("re-run made %d destination requests, want 0", counting.calls.Load())
+	if counting.calls.Load() != 1 || counting.lists.Load() != 1 {
+		t.Errorf("re-run made %d destination requests (%d listings), want one listing", counting.calls.Load(), counting.lists.Load())
+	}
+
+	// A copy deleted at the destination behind Ferry's back comes back.
+	if err := dst.Delete(context.Background(), "d2/f005.txt"); err != nil {
+		t.Fatal(err)
+	}
+	j2 = f.run(&Plan{Name: "p", Source: src, Dest: dst}, RunOptions{})
+	if c, _ := read(t, dst, "d2/f005.txt"); c != "content 5" || j2.Counters.FilesTransferred != 1 {
+		t.Errorf("deleted copy not restored: %q, %+v", c, j2.Counters)
+	}
+	if r := f.list(j2, state.ListSuccess)["d2/f005.txt"]; r != "missing at the destination" {
+		t.Errorf("success reason %q, want missing at the destination", r)
 	}
 
 	// One changed file is the only one sent.

@@ -48,6 +48,15 @@ func (l *destLookup) find(ctx context.Context, key string) (remote.ObjectInfo, b
 	return l.cursor.seek(key)
 }
 
+// listed looks key up in the destination's listing only (never a Stat):
+// for checking files the index knows, at the cost of one listing per job.
+func (l *destLookup) listed(ctx context.Context, key string) (remote.ObjectInfo, bool, error) {
+	if l.cursor == nil {
+		l.cursor = startCursor(ctx, l.store)
+	}
+	return l.cursor.seek(key)
+}
+
 func (l *destLookup) close() {
 	if l.cursor != nil {
 		l.cursor.stop()

@@ -92,9 +92,10 @@ func (r *run) execute(ctx context.Context) {
 	sl := &slicer{r: r, out: workCh}
 	err := r.enumerate(ctx, sl)
 	sl.flush()
+	r.scanned.Store(true) // every candidate is known: progress has a total now
+	r.phase.Store("copying")
 	close(workCh)
 	wg.Wait()
-	r.scanned.Store(true)
 	if errors.Is(err, errDrained) {
 		r.drained = true
 		err = nil
@@ -280,7 +281,7 @@ func (r *run) decide(ctx context.Context, sl *slicer, src remote.ObjectInfo) err
 		case r.p.Verify == VerifyAll:
 			return sl.add(ctx, &work{act: actVerify, info: src, reason: "verify"})
 		default:
-			r.c.filesUnchanged.Add(1)
+			return r.checkDestination(ctx, sl, src, entry)
 		}
 		return nil
 	}
@@ -324,6 +325,34 @@ func (r *run) decide(ctx context.Context, sl *slicer, src remote.ObjectInfo) err
 	default:
 		return sl.add(ctx, &work{act: actTransfer, info: src, reason: "changed"})
 	}
+}
+
+// checkDestination handles a file the index says is in sync: in a scan it
+// checks the destination's listing (read once, in the background — no
+// request per file) so that a copy deleted or changed behind Ferry's back is
+// noticed and, as the conflict policy allows, sent again.
+func (r *run) checkDestination(ctx context.Context, sl *slicer, src remote.ObjectInfo, entry state.FileEntry) error {
+	if !r.look.ordered {
+		r.c.filesUnchanged.Add(1)
+		return nil
+	}
+	dst, exists, err := r.look.listed(ctx, src.Key)
+	switch {
+	case err != nil:
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.failFile(src.Key, src.Size, "check destination: "+err.Error())
+	case !exists:
+		return sl.add(ctx, &work{act: actTransfer, info: src, reason: "missing at the destination"})
+	case entry.DestETag != "" && dst.ETag != entry.DestETag && r.p.Conflict == ConflictSkip:
+		r.skip(src.Key, src.Size, "changed at the destination since Ferry copied it, and conflict is skip")
+	case entry.DestETag != "" && dst.ETag != entry.DestETag:
+		return sl.add(ctx, &work{act: actTransfer, info: src, reason: "changed at the destination"})
+	default:
+		r.c.filesUnchanged.Add(1)
+	}
+	return nil
 }
 
 func changeReason(known bool) string {

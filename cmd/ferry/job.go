@@ -137,6 +137,9 @@ CSV columns: success: path,size,sha256,note; skipped: path,size,reason;
 failed: path,size,error.`,
 		Args: exactArgs(1, "job files needs a job ID; see ferry job list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if list == "" {
+				return usageErrorf("--list is required: success, skipped or failed")
+			}
 			kind := state.ListKind(list)
 			if !slices.Contains([]state.ListKind{state.ListSuccess, state.ListSkipped, state.ListFailed}, kind) {
 				return usageErrorf("--list %q: valid values are success, skipped, failed", list)
@@ -167,16 +170,19 @@ failed: path,size,error.`,
 func writeFileList(ctx context.Context, g *globalOptions, src jobSource, jobID string, kind state.ListKind, format string) error {
 	if format == "json" {
 		// Streamed as a JSON array, one record per line.
-		type rec struct {
-			Path   string `json:"path"`
-			Size   int64  `json:"size"`
-			SHA256 string `json:"sha256,omitempty"`
-			Reason string `json:"reason,omitempty"`
-		}
+		// The keys are the CSV's column names: note, reason or error.
+		reasonKey := map[state.ListKind]string{state.ListSuccess: "note", state.ListSkipped: "reason", state.ListFailed: "error"}[kind]
 		fmt.Fprint(g.stdout, "[")
 		first := true
 		err := src.files(ctx, jobID, kind, func(r state.FileRecord) error {
-			b, err := json.Marshal(rec{r.Path, r.Size, r.SHA256, r.Reason})
+			rec := map[string]any{"path": r.Path, "size": r.Size}
+			if r.SHA256 != "" {
+				rec["sha256"] = r.SHA256
+			}
+			if r.Reason != "" {
+				rec[reasonKey] = r.Reason
+			}
+			b, err := json.Marshal(rec)
 			if err != nil {
 				return err
 			}

@@ -612,7 +612,9 @@ func TestJobFilesMatchWhatHappened(t *testing.T) {
 					Path   string `json:"path"`
 					Size   int64  `json:"size"`
 					SHA256 string `json:"sha256"`
-					Reason string `json:"reason"`
+					Note   string `json:"note"`   // success: the CSV's note column
+					Reason string `json:"reason"` // skipped
+					Error  string `json:"error"`  // failed
 				}
 				if err := json.Unmarshal([]byte(stdout), &recs); err != nil {
 					t.Fatalf("%v: not JSON: %v\n%s", args, err, stdout)
@@ -621,7 +623,9 @@ func TestJobFilesMatchWhatHappened(t *testing.T) {
 					Path   string `json:"path"`
 					Size   int64  `json:"size"`
 					SHA256 string `json:"sha256"`
-					Reason string `json:"reason"`
+					Note   string `json:"note"`   // success: the CSV's note column
+					Reason string `json:"reason"` // skipped
+					Error  string `json:"error"`  // failed
 				}) int {
 					return strings.Compare(a.Path, b.Path)
 				})
@@ -630,6 +634,7 @@ func TestJobFilesMatchWhatHappened(t *testing.T) {
 				}
 				for i, w := range tt.rows {
 					r := recs[i]
+					r.Reason += r.Note + r.Error // the one the list has, named as in the CSV
 					reason, shaWant := w[len(w)-1], ""
 					if tt.list == "success" {
 						shaWant = w[2]

@@ -190,8 +190,8 @@ func (g *globalOptions) runPlanOnDaemon(ctx context.Context, c *daemon.Client, p
 		select {
 		case <-ctx.Done():
 			bar.finish()
-			fmt.Fprintf(g.stderr, "Stopped following job %s; it keeps running in the daemon.\n", id)
-			return ctx.Err()
+			fmt.Fprintf(g.stderr, "Stopped following job %s; it keeps running in the daemon (ferry job cancel %s stops it).\n", id, id)
+			return nil
 		case <-tick.C:
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -118,6 +119,24 @@ func (o *syncOptions) plan(srcArg, dstArg string) (*config.Plan, error) {
 	dst, err := config.ParseLocation(dstArg)
 	if err != nil {
 		return nil, usageErrorf("DST: %v", err)
+	}
+	// Local paths are made absolute: the one-off plan is named after its
+	// two ends, so the same directories must give the same name from any
+	// working directory, and different ones never share a file index.
+	for _, l := range []*config.Location{&src, &dst} {
+		if l.IsLocal() {
+			abs, err := filepath.Abs(l.Path)
+			if err != nil {
+				return nil, usageErrorf("%s: %v", l.Path, err)
+			}
+			l.Path = abs
+		}
+	}
+	switch {
+	case dst.Within(src):
+		return nil, usageErrorf("DST %s is SRC or lies inside it: each run would copy the copies again", dst)
+	case o.delete && src.Within(dst):
+		return nil, usageErrorf("SRC %s lies inside DST %s: --delete would delete the source itself", src, dst)
 	}
 	if !slices.Contains([]string{config.ConflictSkip, config.ConflictUpdate, config.ConflictOverwrite}, o.conflict) {
 		return nil, usageErrorf("--conflict %q: valid values are skip, update, overwrite", o.conflict)

@@ -83,9 +83,13 @@ func (p *jobProgress) update(pr syncer.Progress) {
 	if p.bar == nil {
 		return
 	}
-	desc := fmt.Sprintf("%s: %d/%d files", pr.Phase, pr.FilesDone, pr.FilesTotal)
+	phase := pr.Phase
+	if phase == "scanning" && pr.BytesTransferred > 0 {
+		phase = "copying (still scanning)"
+	}
+	desc := fmt.Sprintf("%s: %d/%d files", phase, pr.FilesDone, pr.FilesTotal)
 	if !pr.ScanDone {
-		desc += "+"
+		desc += " found so far"
 	}
 	if pr.FilesFailed > 0 {
 		desc += fmt.Sprintf(", %d failed", pr.FilesFailed)

@@ -57,7 +57,7 @@ func (g *globalOptions) openVaultSession() (*vaultSession, error) {
 			return nil, cerr
 		}
 		log := g.logger("warn")
-		log.Warn("the state database is in use (by the daemon?); replication records come from the vaults only")
+		log.Info("the state database is in use (by the daemon?); replication records come from the vaults only")
 		s = &session{cfg: cfg, log: log}
 		err = nil
 	}

@@ -44,7 +44,7 @@ func New(dir string) (*Store, error) {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("local store %s: the directory does not exist: %w", dir, remote.ErrNotExist)
+		return nil, fmt.Errorf("directory %s does not exist (create it first, e.g. mkdir -p %s): %w", dir, dir, errNoDir)
 	case errors.Is(err, fs.ErrPermission):
 		return nil, fmt.Errorf("local store %s: %w: %w", dir, remote.ErrPermission, err)
 	case err != nil:
@@ -64,6 +64,10 @@ func New(dir string) (*Store, error) {
 
 // Dir returns the directory the store was opened with.
 func (s *Store) Dir() string { return s.dir }
+
+// errNoDir wraps remote.ErrNotExist with a shorter message, for a store
+// whose root directory is missing.
+var errNoDir = fmt.Errorf("missing directory: %w", remote.ErrNotExist)
 
 // IsLocal reports true: the files are on this machine (remote.Local).
 func (s *Store) IsLocal() bool { return true }
