@@ -139,7 +139,14 @@ func writeChangelistReport(w io.Writer, r changelistReport) error {
 		format += ", gzip-compressed"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Changelist %s is valid.\n", r.File)
+	switch skipped := len(r.Skipped); {
+	case skipped > 0 && skipped == r.Rows:
+		fmt.Fprintf(&b, "Changelist %s is well-formed, but none of its %d rows is usable (all would be skipped).\n", r.File, r.Rows)
+	case skipped > 0:
+		fmt.Fprintf(&b, "Changelist %s is well-formed; %d of its %d rows would be skipped.\n", r.File, skipped, r.Rows)
+	default:
+		fmt.Fprintf(&b, "Changelist %s is valid.\n", r.File)
+	}
 	t := newTable(&b)
 	fmt.Fprintf(t, "  format\t%s\n", format)
 	if len(r.IgnoredColumns) > 0 {

@@ -26,7 +26,7 @@ func TestChangelistValidate(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 	for _, want := range []string{
-		"Changelist " + path + " is valid.",
+		"Changelist " + path + " is well-formed; 2 of its 4 rows would be skipped.",
 		"format           CSV with a header row",
 		"ignored columns  owner",
 		"rows             4",

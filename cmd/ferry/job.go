@@ -58,7 +58,7 @@ func newJobListCommand(g *globalOptions) *cobra.Command {
 			fmt.Fprintln(tw, "ID\tPLAN\tTRIGGER\tSTATUS\tSTARTED\tDURATION\tFILES\tBYTES\tSKIPPED\tFAILED")
 			for _, j := range jobs {
 				c := j.Counters
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\n", j.ID, j.Plan, j.Trigger, j.Status,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\n", j.ID, j.Plan, j.Trigger, statusStr(j),
 					timeStr(j.Started), jobDuration(j), c.FilesTransferred, bytesStr(c.BytesTransferred), c.FilesSkipped, c.FilesFailed)
 			}
 			return tw.Flush()
@@ -68,6 +68,14 @@ func newJobListCommand(g *globalOptions) *cobra.Command {
 	cmd.Flags().StringVar(&status, "status", "", "only jobs with this status (queued, running, completed, partial, failed, canceled)")
 	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many jobs (0: all)")
 	return cmd
+}
+
+// statusStr is a job's status for people: a dry run says so.
+func statusStr(j *state.Job) string {
+	if j.Meta["dry_run"] == "true" {
+		return j.Status + " (dry run)"
+	}
+	return j.Status
 }
 
 func jobDuration(j *state.Job) string {
@@ -103,7 +111,7 @@ func newJobShowCommand(g *globalOptions) *cobra.Command {
 			fmt.Fprintf(tw, "Job\t%s\n", j.ID)
 			fmt.Fprintf(tw, "Plan\t%s\n", j.Plan)
 			fmt.Fprintf(tw, "Trigger\t%s\n", j.Trigger)
-			fmt.Fprintf(tw, "Status\t%s\n", j.Status)
+			fmt.Fprintf(tw, "Status\t%s\n", statusStr(j))
 			if j.Error != "" {
 				fmt.Fprintf(tw, "Error\t%s\n", j.Error)
 			}

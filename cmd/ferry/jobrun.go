@@ -62,9 +62,9 @@ func jobExit(j *state.Job) error {
 }
 
 func printJobSummary(w io.Writer, j *state.Job) {
-	fmt.Fprintf(w, "Job %s (plan %s): %s in %s\n", j.ID, j.Plan, j.Status, jobDuration(j))
+	fmt.Fprintf(w, "Job %s (plan %s): %s in %s\n", j.ID, j.Plan, statusStr(j), jobDuration(j))
 	if j.Meta["dry_run"] == "true" {
-		fmt.Fprintln(w, "  dry run: nothing was written")
+		fmt.Fprintln(w, "  dry run: nothing was written; \"transferred\" is what would be copied")
 	}
 	if j.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", j.Error)
