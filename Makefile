@@ -56,10 +56,12 @@ $(GOTESTSUM):
 demo:
 	@scripts/demo.sh
 
-# Ferry against rclone and a bare minio-go PUT loop on a local MinIO server;
-# appends the table to bench/RESULTS.md.
+# Ferry against its peers (rclone, restic, rclone mount, a bare minio-go
+# client) on local MinIO servers, scenarios (a)-(f) of bench/RESULTS.md;
+# appends the tables there. Choose scenarios with BENCH_ONLY="d e" (or
+# bench/run.sh d e); all of them take about 25 minutes.
 bench:
-	@bench/run.sh
+	@bench/run.sh $(BENCH_ONLY)
 
 SYSCONFDIR ?= /etc
 BINDIR     := $(PREFIX)/bin

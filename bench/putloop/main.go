@@ -11,6 +11,10 @@
 //	putloop put      -endpoint HOST:PORT -bucket B [-prefix P] -dir D [-concurrency 8]
 //	putloop putfile  -endpoint HOST:PORT -bucket B -key K -file F [-part-size-mib 16] [-concurrency 8]
 //	putloop count    -endpoint HOST:PORT -bucket B [-prefix P]
+//	putloop get      -endpoint HOST:PORT -bucket B -key K
+//	putloop waitcount -endpoint HOST:PORT -bucket B [-prefix P] -count N -bytes N [-timeout 10m]
+//	putloop modify   -root D -list FILE [-offset 0] [-length 0]
+//	putloop waitjob  -ferry BIN -config CFG -plan P -since UNIXNANO [-jobs 1] [-files 0] [-timeout 10m]
 //
 // The access and secret keys come from PUTLOOP_ACCESS_KEY and
 // PUTLOOP_SECRET_KEY. Only plain http on loopback is used.
@@ -38,7 +42,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: putloop gen|freeport|wait|mb|put|putfile|count [flags]")
+		fmt.Fprintln(os.Stderr, "usage: putloop gen|freeport|wait|mb|put|putfile|count|get|waitcount|modify|waitjob [flags]")
 		os.Exit(2)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
@@ -58,8 +62,16 @@ func main() {
 		err = runPutFile(args)
 	case "count":
 		err = runCount(args)
+	case "get":
+		err = runGet(args)
+	case "waitcount":
+		err = runWaitCount(args)
+	case "modify":
+		err = runModify(args)
+	case "waitjob":
+		err = runWaitJob(args)
 	default:
-		err = fmt.Errorf("unknown subcommand %q (valid: gen, freeport, wait, mb, put, putfile, count)", cmd)
+		err = fmt.Errorf("unknown subcommand %q (valid: gen, freeport, wait, mb, put, putfile, count, get, waitcount, modify, waitjob)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "putloop %s: %v\n", cmd, err)
@@ -289,13 +301,9 @@ func runCount(args []string) error {
 	if err != nil {
 		return err
 	}
-	var n, size int64
-	for obj := range c.ListObjectsIter(context.Background(), *bucket, minio.ListObjectsOptions{Prefix: *prefix, Recursive: true}) {
-		if obj.Err != nil {
-			return obj.Err
-		}
-		n++
-		size += obj.Size
+	n, size, err := countObjects(context.Background(), c, *bucket, *prefix)
+	if err != nil {
+		return err
 	}
 	fmt.Println(strconv.FormatInt(n, 10), strconv.FormatInt(size, 10))
 	return nil
