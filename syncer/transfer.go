@@ -407,7 +407,10 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 	var firstErr error
 	for {
 		// Start parts while there is room and work.
-		for firstErr == nil && offset < src.Size && inflight < perFile {
+		// The window of started parts past the recorded run is bounded
+		// too, not only those in flight: a slow part must not let later
+		// ones run far ahead, or a kill would lose (and resend) them all.
+		for firstErr == nil && offset < src.Size && inflight < perFile && n-nextCommit < perFile {
 			select {
 			case slots <- struct{}{}:
 			case <-uctx.Done():

@@ -461,7 +461,7 @@ func TestKillResumeMultipartFile(t *testing.T) {
 	e.killWhen(t, func() (bool, error) {
 		ups, err := e.uploads(t.Context(), "big/big.bin")
 		for _, parts := range ups {
-			if parts >= 20 { // a third of the 60 parts
+			if parts >= 30 { // half of the 60 parts
 				return true, err
 			}
 		}
@@ -492,10 +492,10 @@ func TestKillResumeMultipartFile(t *testing.T) {
 			job.Status, job.Resumes, c)
 	}
 	// The parts the killed process recorded are not sent again. Parts
-	// upload four at a time (syncer's partsPerFile) and only a contiguous
-	// run of finished parts is recorded, so up to four parts the store
-	// had may be sent again.
-	const inFlight = 4
+	// upload up to `workers` (8 by default) at a time and only a
+	// contiguous run of finished parts is recorded, so up to eight parts
+	// the store had may be sent again.
+	const inFlight = 8
 	sent := c.BytesTransferred - c.BytesResumed
 	if c.BytesResumed < int64(partsAtKill-inFlight)*ktPartSize || sent > size-int64(partsAtKill-inFlight)*ktPartSize {
 		t.Errorf("re-run sent %d bytes (%d resumed) after %d parts were uploaded: finished parts were sent again",
