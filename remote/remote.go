@@ -89,6 +89,14 @@ type Local interface {
 	IsLocal() bool
 }
 
+// PlainLister is a Store that can list more cheaply without per-object
+// metadata: entries carry key, size, ETag and the time the store wrote the
+// object (not a recorded mtime), and SHA256 "". The sync engine uses it to
+// check that the copies it recorded are still there, unchanged (by ETag).
+type PlainLister interface {
+	ListPlain(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
+}
+
 // Copier is a Store that can copy an object server-side, without the data
 // passing through Ferry.
 type Copier interface {

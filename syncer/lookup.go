@@ -3,7 +3,6 @@ package syncer
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/ferrysync/ferry/remote"
 )
@@ -18,11 +17,11 @@ const statBudget = 64
 // so after statBudget single Stats it merges against a listing of the
 // destination that it reads once, front to back, in the background.
 type destLookup struct {
-	store    remote.Store
-	ordered  bool
-	stats    int
-	cursor   *listCursor
-	stopOnce sync.Once
+	store   remote.Store
+	ordered bool
+	stats   int
+	cursor  *listCursor // the full listing, for files the index does not know
+	plain   *listCursor // a listing without metadata where the store has one, for the ETag check
 }
 
 func newDestLookup(s remote.Store, ordered bool) *destLookup {
@@ -51,15 +50,21 @@ func (l *destLookup) find(ctx context.Context, key string) (remote.ObjectInfo, b
 // listed looks key up in the destination's listing only (never a Stat):
 // for checking files the index knows, at the cost of one listing per job.
 func (l *destLookup) listed(ctx context.Context, key string) (remote.ObjectInfo, bool, error) {
-	if l.cursor == nil {
-		l.cursor = startCursor(ctx, l.store)
+	if l.plain == nil {
+		list := l.store.List
+		if pl, ok := l.store.(remote.PlainLister); ok {
+			list = pl.ListPlain
+		}
+		l.plain = startCursorFunc(ctx, list)
 	}
-	return l.cursor.seek(key)
+	return l.plain.seek(key)
 }
 
 func (l *destLookup) close() {
-	if l.cursor != nil {
-		l.cursor.stop()
+	for _, c := range []*listCursor{l.cursor, l.plain} {
+		if c != nil {
+			c.stop()
+		}
 	}
 }
 
@@ -75,12 +80,18 @@ type listCursor struct {
 }
 
 func startCursor(ctx context.Context, s remote.Store) *listCursor {
+	return startCursorFunc(ctx, s.List)
+}
+
+// startCursorFunc is startCursor over a listing function (List or
+// ListPlain).
+func startCursorFunc(ctx context.Context, list func(context.Context, string, func(remote.ObjectInfo) error) error) *listCursor {
 	ctx, cancel := context.WithCancel(ctx)
 	c := &listCursor{cancel: cancel, ch: make(chan remote.ObjectInfo, 1024), done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		defer close(c.ch)
-		c.err = s.List(ctx, "", func(info remote.ObjectInfo) error {
+		c.err = list(ctx, "", func(info remote.ObjectInfo) error {
 			if info.SkipReason != "" {
 				return nil
 			}

@@ -30,13 +30,24 @@ import (
 // not been restored. Objects archived by Intelligent-Tiering's archive tiers
 // list as INTELLIGENT_TIERING and fail when read.
 func (s *Store) List(ctx context.Context, prefix string, fn func(remote.ObjectInfo) error) error {
+	return s.list(ctx, prefix, true, fn)
+}
+
+// ListPlain is List without the metadata extension (remote.PlainLister):
+// entries carry key, size, ETag and the write time, SHA256 "". On MinIO it
+// costs the server about half as much as List.
+func (s *Store) ListPlain(ctx context.Context, prefix string, fn func(remote.ObjectInfo) error) error {
+	return s.list(ctx, prefix, false, fn)
+}
+
+func (s *Store) list(ctx context.Context, prefix string, meta bool, fn func(remote.ObjectInfo) error) error {
 	if err := remote.ValidatePrefix(prefix); err != nil {
 		return err
 	}
 	opts := minio.ListObjectsOptions{
 		Prefix:            s.prefix + prefix,
 		Recursive:         true,
-		WithMetadata:      true,
+		WithMetadata:      meta,
 		WithRestoreStatus: true,
 		FetchOwner:        new(false),
 		MaxKeys:           s.pageSize,
