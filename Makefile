@@ -59,7 +59,7 @@ demo:
 # Ferry against its peers (rclone, restic, rclone mount, a bare minio-go
 # client) on local MinIO servers, scenarios (a)-(f) of bench/RESULTS.md;
 # appends the tables there. Choose scenarios with BENCH_ONLY="d e" (or
-# bench/run.sh d e); all of them take about 25 minutes.
+# bench/run.sh d e); all of them take about 17 minutes.
 bench:
 	@bench/run.sh $(BENCH_ONLY)
 

@@ -12,7 +12,7 @@
 #   (f) FUSE: read 1 GiB, ls -l 10,000, cp -r  Ferry vault and remote mounts, direct GET, rclone mount
 #
 # Scenarios are chosen by the arguments (`bench/run.sh d e`) or BENCH_ONLY
-# ("d e"); without either, all of them run (about 25 minutes on 2 CPUs).
+# ("d e"); without either, all of them run (about 17 minutes on 2 CPUs).
 #
 # Installs what it needs when missing (rclone, restic, fuse3 and GNU time from
 # Debian, MinIO through scripts/install-minio.sh), builds bin/ferry and
@@ -1068,7 +1068,7 @@ Run `make bench` (or `bench/run.sh`). It installs what is missing (rclone, resti
 minutes the first time), builds `bin/ferry` and `bench/putloop`, starts MinIO on free loopback
 ports with their data in a temp directory, runs the scenarios, prints the tables and appends them
 here. Nothing is left behind: daemons and mounts are stopped (a mount that will not go is lazily
-unmounted), and the temp directory is removed. All six scenarios take about 25 minutes on this
+unmounted), and the temp directory is removed. All six scenarios take about 17 minutes on this
 machine's 2 CPUs once the tools are installed (longer on a busy machine).
 
 - Choose scenarios with arguments or `BENCH_ONLY`: `bench/run.sh d e`, `make bench BENCH_ONLY="a b c"`.
