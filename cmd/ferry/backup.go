@@ -315,15 +315,11 @@ func newBackupShowCommand(g *globalOptions) *cobra.Command {
 		Args:  checkBackupArgs("show ID", 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.openVaultSession()
+			s, v, m, err := g.openBackup(ctx, args[0], vaultName)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			v, m, err := s.findBackup(ctx, args[0], vaultName)
-			if err != nil {
-				return err
-			}
 			history, err := s.replicationHistory(ctx, m.ID)
 			if err != nil {
 				return err
@@ -416,15 +412,11 @@ the same paths are replaced; nothing is ever written outside TARGET.`,
 			if workers < 1 {
 				return usageErrorf("--workers %d: must be at least 1", workers)
 			}
-			s, err := g.openVaultSession()
+			s, v, m, err := g.openBackup(ctx, args[0], vaultName)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			v, m, err := s.findBackup(ctx, args[0], vaultName)
-			if err != nil {
-				return err
-			}
 			bar := newByteBar(g.stderr, !g.json)
 			st, err := v.Restore(ctx, m.ID, args[1], vault.RestoreOptions{Path: path, Workers: workers,
 				Progress: func(p vault.RestoreProgress) {
@@ -462,15 +454,11 @@ longer replicates. Exits 1 when anything is wrong.`,
 		Args: checkBackupArgs("verify ID", 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.openVaultSession()
+			s, v, m, err := g.openBackup(ctx, args[0], vaultName)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			v, m, err := s.findBackup(ctx, args[0], vaultName)
-			if err != nil {
-				return err
-			}
 			bar := newByteBar(g.stderr, !g.json && readData)
 			rep, err := v.Verify(ctx, m.ID, vault.VerifyOptions{ReadData: readData, MarkError: true,
 				Progress: func(done, total int64) { bar.set("verify: chunks", done, total) }})
@@ -518,15 +506,11 @@ func newBackupDeleteCommand(g *globalOptions) *cobra.Command {
 		Args:  checkBackupArgs("delete ID", 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.openVaultSession()
+			s, v, m, err := g.openBackup(ctx, args[0], vaultName)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			v, m, err := s.findBackup(ctx, args[0], vaultName)
-			if err != nil {
-				return err
-			}
 			if err := v.Delete(ctx, m.ID); err != nil {
 				return err
 			}
@@ -618,4 +602,19 @@ from; replicating what the destination already has is a skip.`,
 	f.StringVar(&to, "to", "", "destination vault (required)")
 	f.IntVar(&workers, "workers", 8, "chunks copied at once")
 	return cmd
+}
+
+// openBackup opens a vault session and finds backup id in it (in vaultName,
+// or in whichever vault holds it); the caller closes the session.
+func (g *globalOptions) openBackup(ctx context.Context, id, vaultName string) (*vaultSession, *vault.Vault, *vault.Manifest, error) {
+	s, err := g.openVaultSession()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	v, m, err := s.findBackup(ctx, id, vaultName)
+	if err != nil {
+		s.close()
+		return nil, nil, nil, err
+	}
+	return s, v, m, nil
 }

@@ -152,11 +152,9 @@ failed: path,size,error.`,
 			if !slices.Contains([]state.ListKind{state.ListSuccess, state.ListSkipped, state.ListFailed}, kind) {
 				return usageErrorf("--list %q: valid values are success, skipped, failed", list)
 			}
-			if g.json {
-				format = "json"
-			}
-			if format != "csv" && format != "json" {
-				return usageErrorf("--format %q: valid values are csv, json", format)
+			format, err := g.outputFormat(format)
+			if err != nil {
+				return err
 			}
 			src, err := g.openJobSource(cmd.Context())
 			if err != nil {
@@ -267,11 +265,9 @@ header, or as JSON: id, plan, trigger, status, times, counters and error.`,
 				}
 				f.Since = t
 			}
-			if g.json {
-				format = "json"
-			}
-			if format != "csv" && format != "json" {
-				return usageErrorf("--format %q: valid values are csv, json", format)
+			format, err := g.outputFormat(format)
+			if err != nil {
+				return err
 			}
 			src, err := g.openJobSource(cmd.Context())
 			if err != nil {
@@ -316,4 +312,15 @@ func parseSince(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.ParseInLocation("2006-01-02", s, time.Local)
+}
+
+// outputFormat checks a --format value; the global --json means json.
+func (g *globalOptions) outputFormat(format string) (string, error) {
+	if g.json {
+		return "json", nil
+	}
+	if format != "csv" && format != "json" {
+		return "", usageErrorf("--format %q: valid values are csv, json", format)
+	}
+	return format, nil
 }
