@@ -48,7 +48,7 @@ LARGE_BYTES=$GIB
 PART_MIB=16 # Ferry's default part_size; rclone and the loop are given the same
 # (d): D_DIRS × D_PER_DIR files of D_SIZE bytes, D_CHANGED of them changed.
 D_DIRS=1000 D_PER_DIR=100 D_SIZE=100 D_CHANGED=100
-D_WATCH_DELAY=1s
+D_WATCH_DELAY=100ms
 D_SETUP_WORKERS=32
 # (e): E_SMALL_DIRS × 10 small files of 4 KiB plus E_BIG files, E_TOTAL bytes.
 E_SMALL_DIRS=999 E_SMALL_SIZE=4096 E_BIG=10 E_TOTAL=$GIB
@@ -513,14 +513,22 @@ scenario_b() {
 		measure b.ferry "$ferry_bin" --config "$cfg" --json sync "$tmp/src-small" "small:r1" --workers "$N"
 		[[ $(counter "$tmp/run.b.ferry.out" files_transferred) == 0 ]] || die "ferry re-run transferred files"
 		[[ $(counter "$tmp/run.b.ferry.out" files_unchanged) == "$SMALL_COUNT" ]] || die "ferry re-run did not find $SMALL_COUNT unchanged files"
+		# The same with the destination listed (what a run does once its
+		# recheck_destination, 24 h by default, has passed).
+		measure b.ferrycheck "$ferry_bin" --config "$cfg" --json sync "$tmp/src-small" "small:r1" --workers "$N" --check-destination
+		[[ $(counter "$tmp/run.b.ferrycheck.out" files_unchanged) == "$SMALL_COUNT" ]] || die "ferry re-run with --check-destination did not find $SMALL_COUNT unchanged files"
 		measure b.rclone rclone copy "$tmp/src-small" "bench:rclone-small/r1" --transfers "$N" --checkers "$N" -v
 		grep -Eq 'Transferred:[[:space:]]+0 B / 0 B' "$tmp/run.b.rclone.err" || { cat "$tmp/run.b.rclone.err" >&2; die "rclone re-run transferred data"; }
 	done
-	local rf
+	local rf rfc
 	rf=$(num "${WALL[b.rclone]} / ${WALL[b.ferry]}" 1)
-	echo "| (b) re-run, nothing changed | s | ${WALL[b.ferry]} | ${WALL[b.rclone]} | — | — | rclone/Ferry = $rf | rclone/Ferry ≥ 10 | $(goal "$rf >= 10") |" >"$tmp/out/b.rows"
+	rfc=$(num "${WALL[b.rclone]} / ${WALL[b.ferrycheck]}" 1)
+	{
+		echo "| (b) re-run, nothing changed | s | ${WALL[b.ferry]} | ${WALL[b.rclone]} | — | — | rclone/Ferry = $rf | rclone/Ferry ≥ 10 | $(goal "$rf >= 10") |"
+		echo "| … Ferry listing the destination too (\`--check-destination\`) | s | ${WALL[b.ferrycheck]} | | — | — | rclone/Ferry = $rfc | | |"
+	} >"$tmp/out/b.rows"
 	echo "| peak memory (b) | MiB | $(mib "${RSS[b.ferry]}") | $(mib "${RSS[b.rclone]}") | — | | | | |" >"$tmp/out/b.mem"
-	every_run b.ferry b.rclone | tail -n +3 >"$tmp/out/b.runs"
+	every_run b.ferry b.ferrycheck b.rclone | tail -n +3 >"$tmp/out/b.runs"
 	loadline b "$load0" >"$tmp/out/b.load"
 }
 
@@ -671,14 +679,17 @@ EOF
 	# its index.
 	say "(d) full scan with the state index (ferry plan run) against rclone copy"
 	for rep in $(seq 1 "$D_REPS"); do
-		order=(ferry rclone)
-		((rep % 2 == 0)) && order=(rclone ferry)
+		order=(ferry ferrycheck rclone)
+		((rep % 2 == 0)) && order=(rclone ferrycheck ferry)
 		for tool in "${order[@]}"; do
 			"$putloop" modify -root "$src" -list "$list" >/dev/null
 			case $tool in
 			ferry) measure d.scan "$ferry_bin" --config "$cfg_cl" --json plan run d
 				[[ $(counter "$tmp/run.d.scan.out" files_transferred) == "$D_CHANGED" ]] || die "(d) scan did not transfer $D_CHANGED files"
 				[[ $(counter "$tmp/run.d.scan.out" files_unchanged) == $((D_FILES - D_CHANGED)) ]] || die "(d) scan did not find $((D_FILES - D_CHANGED)) unchanged files" ;;
+			ferrycheck) measure d.scancheck "$ferry_bin" --config "$cfg_cl" --json plan run d --check-destination
+				[[ $(counter "$tmp/run.d.scancheck.out" files_transferred) == "$D_CHANGED" ]] || die "(d) scan with --check-destination did not transfer $D_CHANGED files"
+				[[ $(counter "$tmp/run.d.scancheck.out" files_unchanged) == $((D_FILES - D_CHANGED)) ]] || die "(d) scan with --check-destination did not find $((D_FILES - D_CHANGED)) unchanged files" ;;
 			rclone) measure d.rclone rclone copy "$src" bench:ferry-d --transfers "$N" --checkers "$N" -v
 				grep -Eq "Transferred:[[:space:]]+$D_CHANGED / $D_CHANGED, 100%" "$tmp/run.d.rclone.err" || { tail -5 "$tmp/run.d.rclone.err" >&2; die "(d) rclone did not transfer $D_CHANGED files"; }
 				grep -Eq "Checks:[[:space:]]+$D_FILES / $D_FILES, 100%" "$tmp/run.d.rclone.err" || { tail -5 "$tmp/run.d.rclone.err" >&2; die "(d) rclone did not check $D_FILES files"; }
@@ -688,11 +699,12 @@ EOF
 	done
 	expect ferry-d "" $D_FILES $((D_FILES * D_SIZE))
 
-	local r=${WALL[d.rclone]} cl=${WALL[d.changelist]} w=${WALL[d.watch]} s=${WALL[d.scan]}
-	local rcl rw rs
+	local r=${WALL[d.rclone]} cl=${WALL[d.changelist]} w=${WALL[d.watch]} s=${WALL[d.scan]} sc=${WALL[d.scancheck]}
+	local rcl rw rs rsc
 	rcl=$(num "$r / $cl" 1)
 	rw=$(num "$r / $w" 1)
 	rs=$(num "$r / $s" 1)
+	rsc=$(num "$r / $sc" 1)
 	{
 		echo
 		echo "### (d) $D_CHANGED changed files among $D_FILES already synced"
@@ -713,16 +725,17 @@ EOF
 		echo "|---|---|--:|--:|---|---|"
 		echo "| Ferry, changelist | \`mv\` of a CSV list of the $D_CHANGED paths into the plan's local inbox (\`ferry daemon\` running) → \`ended\` of the job it started (\`ferry job list --json\`) | $cl | $rcl | ≥ 100 | $(goal "$rcl >= 100") |"
 		echo "| Ferry, watcher | close of the last changed file → \`ended\` of the job; \`watch = true\`, \`watch_delay = \"$D_WATCH_DELAY\"\` (included) | $w | $rw | ≥ 100 | $(goal "$rw >= 100") |"
-		echo "| Ferry, full scan with the state index | \`ferry plan run d\` in-process (daemon stopped): process start → exit | $s | $rs | ≥ 10 | $(goal "$rs >= 10") |"
+		echo "| Ferry, full scan with the state index | \`ferry plan run d\` in-process (daemon stopped): process start → exit; the index is trusted (\`recheck_destination\` 24 h, the setup run listed the bucket) | $s | $rs | ≥ 10 | $(goal "$rs >= 10") |"
+		echo "| Ferry, full scan listing the bucket too | \`ferry plan run d --check-destination\`: as the first scan after \`recheck_destination\` | $sc | $rsc | | |"
 		echo "| rclone copy | \`rclone copy SRC bench:ferry-d --transfers $N --checkers $N\`: process start → exit | $r | 1.0 | | |"
-		echo "| peak memory | MiB: Ferry scan $(mib "${RSS[d.scan]}"), rclone $(mib "${RSS[d.rclone]}") | | | | |"
+		echo "| peak memory | MiB: Ferry scan $(mib "${RSS[d.scan]}"), with the listing $(mib "${RSS[d.scancheck]}"), rclone $(mib "${RSS[d.rclone]}") | | | | |"
 		echo
 		echo "Where the time of the daemon's runs goes (job \`created\` and \`ended\` as Ferry recorded them):"
 		echo "changelist: drop → job created ${WALL[d.changelist.wait]} s, job created → ended ${WALL[d.changelist.job]} s (best runs);"
 		echo "watcher: last write → job created ${WALL[d.watch.wait]} s, job created → ended ${WALL[d.watch.job]} s. The watcher's daemon"
 		echo "starts with a full scan of the source (changes made while nothing watched are found that way); it"
 		echo "ended $startscan s after the daemon was started."
-		every_run d.changelist d.changelist.wait d.changelist.job d.watch d.watch.wait d.watch.job d.scan d.rclone
+		every_run d.changelist d.changelist.wait d.changelist.job d.watch d.watch.wait d.watch.job d.scan d.scancheck d.rclone
 		echo
 		loadline d "$load0"
 	} >"$tmp/out/d.md"
@@ -1093,14 +1106,17 @@ Scenarios:
   N`; limit: walk the directory and `PutObject` every file from N goroutines.
 - **(b)** the same sync again with nothing changed (run (a)'s destinations): wall seconds. rclone copy
   compares size and modification time, which costs it one HEAD per object on S3; Ferry consults
-  its state database.
+  its state database, which it trusts for `recheck_destination` (24 h) after its last listing of
+  the destination. A second Ferry row lists the destination as well (`--check-destination`), as
+  the first run after that interval does.
 - **(c)** one 1 GiB file of random bytes: MB/s (10^6 bytes per second) over the whole process run.
   rclone also gets `--s3-chunk-size 16M --s3-upload-concurrency N`; the limit is one `PutObject`
   with `PartSize` 16 MiB and `NumThreads` N.
 - **(d)** 100,000 files of 100 bytes already synced, 100 of them changed: the time until the 100 are
   copied and verified, for Ferry through a changelist dropped into the inbox of a running daemon,
-  through the daemon's watcher (`watch_delay` 1 s, included), and through a full scan with its state
-  index (`ferry plan run`), against `rclone copy` of the whole tree. Goals (issue 4): changelist and
+  through the daemon's watcher (`watch_delay` 100 ms, included), and through a full scan with its
+  state index (`ferry plan run`; and with `--check-destination`, listing the bucket too), against
+  `rclone copy` of the whole tree. Goals (issue 4): changelist and
   watcher ≥ 100× faster than rclone, scan ≥ 10×.
 - **(e)** backup of 10,000 files / 1 GiB (9,990 of 4 KiB, 10 of ~98 MiB) into a vault on MinIO, then
   again after 1% changed, against restic to a repository on the same server: seconds and bytes

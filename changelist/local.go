@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -24,6 +25,10 @@ type localInbox struct {
 	dir    string
 	minAge time.Duration
 	now    func() time.Time
+	// whole are the lists the watch saw arriving whole (see Watch), which
+	// are claimed whatever their age.
+	mu    sync.Mutex
+	whole map[string]arrival
 	// recovered are the .processing names found when the inbox was opened:
 	// claims of a process that died. Next hands them out first.
 	recovered []string
@@ -36,9 +41,9 @@ type localInbox struct {
 // A file is claimed by renaming it to NAME.processing, which never
 // replaces an existing file. Only regular files named *.csv or *.csv.gz
 // (any case, not starting with ".") whose modification time is at least
-// MinAge old are claimed: a writer should write under another name (e.g.
-// .NAME.csv.tmp) and rename the finished file into place; the age rule
-// protects writers that do not.
+// MinAge old, or seen arriving whole by Watch, are claimed: a writer
+// should write under another name (e.g. .NAME.csv.tmp) and rename the
+// finished file into place; the age rule protects writers that do not.
 func NewLocalInbox(dir string, opts InboxOptions) (*Inbox, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -101,8 +106,11 @@ func (b *localInbox) claimNext(ctx context.Context) (*item, error) {
 			continue
 		}
 		fi, err := e.Info()
-		if err != nil || fi.ModTime().After(young) {
-			continue // gone, or perhaps still being written
+		if err != nil {
+			continue // gone
+		}
+		if fi.ModTime().After(young) && !b.arrivedWhole(e.Name(), fi.Size(), fi.ModTime()) {
+			continue // perhaps still being written
 		}
 		cands = append(cands, cand{e.Name(), fi.ModTime()})
 	}
@@ -117,6 +125,9 @@ func (b *localInbox) claimNext(ctx context.Context) (*item, error) {
 			return nil, err
 		}
 		err := renameNoReplace(filepath.Join(b.dir, c.name), b.processing(c.name))
+		if !errors.Is(err, fs.ErrExist) { // claimed, or gone
+			b.forgetWhole(c.name)
+		}
 		switch {
 		case err == nil:
 			return &item{name: c.name, path: b.processing(c.name)}, nil
@@ -213,26 +224,6 @@ func writeNoReplace(path, text string) error {
 		os.Remove(tmp)
 	}
 	return err
-}
-
-// WatchDir calls notify soon after a list is dropped into the local
-// directory dir: once the directory has been quiet for a little more than
-// DefaultMinAge, so that Next will take the new file. It returns nil when
-// ctx is canceled. A lost event (the kernel queue overflowed) also calls
-// notify. The caller should still poll now and then: notify is a hint.
-func WatchDir(ctx context.Context, dir string, notify func()) error {
-	return watchDir(ctx, dir, DefaultMinAge+250*time.Millisecond, notify)
-}
-
-// Watch is WatchDir for the inbox's directory, settling for its MinAge. It
-// fails with an error wrapping errors.ErrUnsupported for a remote inbox,
-// which must be polled.
-func (in *Inbox) Watch(ctx context.Context, notify func()) error {
-	b, ok := in.b.(*localInbox)
-	if !ok {
-		return fmt.Errorf("changelist inbox %s is remote and must be polled: %w", in.b, errors.ErrUnsupported)
-	}
-	return watchDir(ctx, b.dir, b.minAge+250*time.Millisecond, notify)
 }
 
 // IsLocal reports whether the inbox is a local directory (which Watch can

@@ -2,6 +2,7 @@ package changelist
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/ferrysync/ferry/remote/mem"
 )
 
 // waitTimeout is how long a test waits for a batch that must come. It is a
@@ -380,35 +383,131 @@ func TestBatchMerge(t *testing.T) {
 	}
 }
 
-func TestWatchDir(t *testing.T) {
-	dir := t.TempDir()
-	notified := make(chan struct{}, 10)
+// startInboxWatch runs in.Watch until the test ends; it returns the
+// channel of its notifications.
+func startInboxWatch(t *testing.T, in *Inbox) <-chan struct{} {
+	t.Helper()
+	notified := make(chan struct{}, 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		close(ready)
-		done <- watchDir(ctx, dir, 50*time.Millisecond, func() { notified <- struct{}{} })
-	}()
-	defer func() {
+	go func() { done <- in.Watch(ctx, func() { notified <- struct{}{} }) }()
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("watchDir: %v", err)
+			t.Errorf("Watch: %v", err)
 		}
-	}()
-	<-ready
-	// watchDir may not have added its watch yet: write until notified.
+	})
+	return notified
+}
+
+// waitNotified waits for a notification of the inbox's watch.
+func waitNotified(t *testing.T, notified <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-notified:
+	case <-time.After(waitTimeout):
+		t.Fatal(what)
+	}
+}
+
+// dropWhole writes a list under a temporary name and renames it into the
+// inbox, as writers should.
+func dropWhole(t *testing.T, dir, name, content string) {
+	t.Helper()
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	write(t, tmp, content)
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A list renamed into a watched inbox is taken at once, however young;
+// one written in place waits for MinAge; a remote inbox cannot be
+// watched.
+func TestInboxWatch(t *testing.T) {
+	dir := t.TempDir()
+	in, err := NewLocalInbox(dir, InboxOptions{Plan: "p", DB: openDB(t), MinAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notified := startInboxWatch(t, in)
+	// The watch may not be set up yet: drop lists until one notifies.
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	timeout := time.After(waitTimeout)
+	var dropped []string
+wait:
 	for i := 0; ; i++ {
-		write(t, filepath.Join(dir, "list"+strconv.Itoa(i)+".csv"), "a\n")
+		name := "whole" + strconv.Itoa(i) + ".csv"
+		dropWhole(t, dir, name, "a"+strconv.Itoa(i)+"\n")
+		dropped = append(dropped, name)
 		select {
 		case <-notified:
-			return
+			break wait
 		case <-tick.C:
 		case <-timeout:
-			t.Fatal("dropping a list did not notify")
+			t.Fatal("a list renamed into the inbox did not notify")
 		}
+	}
+	// Lists dropped before the watch began are young and wait; the one
+	// that notified, and any other seen arriving, are taken.
+	c, err := in.Next(t.Context())
+	if err != nil {
+		t.Fatalf("Next after a whole arrival: %v (MinAge is an hour: the arrival rule should take it)", err)
+	}
+	for ; err == nil; c, err = in.Next(t.Context()) {
+		if !slices.Contains(dropped, c.Name()) {
+			t.Errorf("claimed %s, not one of the lists dropped", c.Name())
+		}
+	}
+	if !errors.Is(err, ErrNoList) {
+		t.Fatal(err)
+	}
+
+	// Written in place, then a whole list after it: the watch handles
+	// events in order, so when the whole one notifies, the written one has
+	// been seen written, and only the whole one is taken.
+	f, err := os.Create(filepath.Join(dir, "inplace.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("b\n"); err != nil {
+		t.Fatal(err)
+	}
+	dropWhole(t, dir, "after.csv", "c\n")
+	waitNotified(t, notified, "a second whole list did not notify")
+	c, err = in.Next(t.Context())
+	if err != nil || c.Name() != "after.csv" {
+		t.Fatalf("Next = %v, %v; want after.csv", c, err)
+	}
+	if c, err := in.Next(t.Context()); !errors.Is(err, ErrNoList) {
+		t.Fatalf("Next = %v, %v; want nothing: inplace.csv is written in place and young", c, err)
+	}
+	f.Close()
+
+	// A whole list that is then written to loses its mark.
+	dropWhole(t, dir, "appended.csv", "d\n")
+	waitNotified(t, notified, "a third whole list did not notify")
+	af, err := os.OpenFile(filepath.Join(dir, "appended.csv"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	af.WriteString("e\n")
+	af.Close()
+	dropWhole(t, dir, "sync.csv", "f\n") // a marker: its notification means the write was seen
+	waitNotified(t, notified, "the marker list did not notify")
+	c, err = in.Next(t.Context())
+	if err != nil || c.Name() != "sync.csv" {
+		t.Fatalf("Next = %v, %v; want sync.csv, not appended.csv (written after it arrived)", c, err)
+	}
+}
+
+func TestInboxWatchRemote(t *testing.T) {
+	in, err := NewRemoteInbox(mem.New(), "inbox/", "mem:inbox", InboxOptions{Plan: "p", DB: openDB(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Watch(t.Context(), func() {}); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("Watch of a remote inbox = %v, want errors.ErrUnsupported", err)
 	}
 }

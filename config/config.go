@@ -42,6 +42,7 @@ const (
 	DefaultMaxBytesPerTask = GiB
 	DefaultMaxDeletePct    = 50
 	DefaultWatchDelay      = 10 * time.Second
+	DefaultRecheckDest     = 24 * time.Hour
 	DefaultWatchMaxDelay   = 60 * time.Second
 	DefaultChangelistPoll  = 30 * time.Second
 	DefaultPartSize        = 16 * MiB
@@ -133,6 +134,11 @@ type Plan struct {
 	MaxBytesPerTask Size   `toml:"max_bytes_per_task" json:"max_bytes_per_task"`
 	Delete          bool   `toml:"delete" json:"delete"`
 	MaxDelete       Limit  `toml:"max_delete" json:"max_delete"`
+
+	// RecheckDestination is how long a scan trusts the file index for the
+	// destination's copies before it lists the destination again; 0 lists
+	// it on every scan.
+	RecheckDestination Duration `toml:"recheck_destination" json:"recheck_destination"`
 
 	// Alerts names the alerts this plan fires. nil (the key absent) means
 	// every configured alert; an empty list means none.

@@ -193,6 +193,7 @@ func (p *Plan) setDefaults() {
 	p.WatchDelay = Duration{DefaultWatchDelay}
 	p.WatchMaxDelay = Duration{DefaultWatchMaxDelay}
 	p.ChangelistPoll = Duration{DefaultChangelistPoll}
+	p.RecheckDestination = Duration{DefaultRecheckDest}
 }
 
 func (v *Vault) setDefaults() {

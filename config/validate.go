@@ -434,6 +434,9 @@ func (v *validator) plan(p keyPath, pl *Plan, names map[string]int) {
 	if pl.Watch && srcOK && !src.IsLocal() {
 		v.add(p.key("watch"), "watch = true needs a local source; %q is on remote %q (use a schedule or a changelist)", pl.Source, src.Remote)
 	}
+	if pl.RecheckDestination.Duration < 0 {
+		v.add(p.key("recheck_destination"), "%s is negative (valid: 0s to list the destination on every scan, or a duration such as \"24h\")", pl.RecheckDestination)
+	}
 	if pl.WatchDelay.Duration <= 0 {
 		v.add(p.key("watch_delay"), "must be longer than zero, e.g. \"10s\"")
 	}

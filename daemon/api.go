@@ -107,7 +107,16 @@ func (d *Daemon) handlePlans(w http.ResponseWriter, r *http.Request) {
 
 func (d *Daemon) handleRun(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	id, err := d.Trigger(name, request{trigger: TriggerManual})
+	req := request{trigger: TriggerManual}
+	switch v := r.URL.Query().Get("check_destination"); v {
+	case "", "false":
+	case "true":
+		req.checkDest = true
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("check_destination %q: valid values are true and false", v))
+		return
+	}
+	id, err := d.Trigger(name, req)
 	switch {
 	case errors.Is(err, errNoPlan):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no plan named %q in %s", name, d.config().File))

@@ -104,8 +104,24 @@ func (c *Client) Plans(ctx context.Context) ([]PlanInfo, error) {
 
 // RunPlan queues a Run Now and returns the job id.
 func (c *Client) RunPlan(ctx context.Context, name string) (string, error) {
+	return c.RunPlanWith(ctx, name, RunPlanOptions{})
+}
+
+// RunPlanOptions tune a Run Now.
+type RunPlanOptions struct {
+	// CheckDestination makes the job list the destination to find copies
+	// deleted or changed there, however recent the last check.
+	CheckDestination bool
+}
+
+// RunPlanWith queues a Run Now with options and returns the job id.
+func (c *Client) RunPlanWith(ctx context.Context, name string, o RunPlanOptions) (string, error) {
 	var r RunResult
-	err := c.do(ctx, http.MethodPost, "/v1/plans/"+url.PathEscape(name)+"/run", nil, &r)
+	path := "/v1/plans/" + url.PathEscape(name) + "/run"
+	if o.CheckDestination {
+		path += "?check_destination=true"
+	}
+	err := c.do(ctx, http.MethodPost, path, nil, &r)
 	return r.JobID, err
 }
 

@@ -355,7 +355,7 @@ func (d *Daemon) runJob(ctx context.Context, plan string, p *pending, drain <-ch
 	if err != nil {
 		return fail(err)
 	}
-	opt := syncer.RunOptions{Trigger: p.trigger, Job: job, Drain: drain}
+	opt := syncer.RunOptions{Trigger: p.trigger, Job: job, Drain: drain, CheckDestination: p.checkDest}
 	if !p.full {
 		opt.Changes = p.changes
 	}

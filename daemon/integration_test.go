@@ -476,6 +476,22 @@ func treeDigest(t *testing.T, dir string) (files map[string]string, temps []stri
 
 // assertSameTree fails unless dst holds exactly src's files with the same
 // content, and no temporary file.
+// firstFile returns the path of a regular file under dir.
+func firstFile(t *testing.T, dir string) string {
+	t.Helper()
+	var found string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && found == "" && d.Type().IsRegular() {
+			found = p
+		}
+		return err
+	})
+	if found == "" {
+		t.Fatalf("no file under %s", dir)
+	}
+	return found
+}
+
 func assertSameTree(t *testing.T, src, dst string) {
 	t.Helper()
 	if temps := assertSameFiles(t, src, dst); len(temps) > 0 {
@@ -755,6 +771,20 @@ func TestDaemonReloadRefusesBrokenConfig(t *testing.T) {
 		t.Fatalf("after a valid reload the daemon has plans %+v, want alpha and beta", plans)
 	}
 	f.mustFerry("plan", "run", "beta", "--wait")
+	assertSameTree(t, src, dstB)
+
+	// Run Now trusts the file index (recheck_destination, 24 h by
+	// default); --check-destination has the daemon's job list the
+	// destination and restore a copy deleted there.
+	victim := firstFile(t, dstB)
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+	f.mustFerry("plan", "run", "beta", "--wait")
+	if _, err := os.Stat(victim); err == nil {
+		t.Errorf("%s came back without a destination check", victim)
+	}
+	f.mustFerry("plan", "run", "beta", "--wait", "--check-destination")
 	assertSameTree(t, src, dstB)
 
 	// A reload that drops a plan: Run Now of it is refused, not queued.

@@ -27,6 +27,9 @@ type request struct {
 	// changes, when set, asks for an incremental job; nil asks for a full
 	// one. A full request absorbs incremental ones.
 	changes *syncer.ChangeSet
+	// checkDest asks a full job to list the destination whatever the
+	// plan's recheck_destination (syncer.RunOptions.CheckDestination).
+	checkDest bool
 	// done is called with the finished job (nil if it never ran).
 	done func(*state.Job)
 }
@@ -34,11 +37,12 @@ type request struct {
 // pending is the one follow-up job of a plan: every trigger that arrives
 // while it waits is merged into it.
 type pending struct {
-	job     *state.Job
-	trigger string
-	full    bool
-	changes *syncer.ChangeSet
-	done    []func(*state.Job)
+	job       *state.Job
+	trigger   string
+	full      bool
+	checkDest bool
+	changes   *syncer.ChangeSet
+	done      []func(*state.Job)
 }
 
 func (p *pending) merge(r request) {
@@ -63,6 +67,7 @@ func (p *pending) merge(r request) {
 		p.changes.Deletes = append(p.changes.Deletes, r.changes.Deletes...)
 		p.changes.Skipped = append(p.changes.Skipped, r.changes.Skipped...)
 	}
+	p.checkDest = p.checkDest || r.checkDest
 	if r.done != nil {
 		p.done = append(p.done, r.done)
 	}

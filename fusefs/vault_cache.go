@@ -147,7 +147,7 @@ func (cc *chunkCache) start(c vault.Chunk, prefetch bool) (*chunkCall, bool) {
 			return
 		}
 		if fromStore && cc.disk != nil {
-			cc.disk.put(c.SHA256, data)
+			cc.disk.offer(c.SHA256, data)
 		}
 	})
 	return call, true
@@ -304,6 +304,14 @@ type diskChunkCache struct {
 	log  *slog.Logger
 	lock *os.File
 
+	// Chunks offered for storing wait here for the one writer; when it
+	// lags (a long sequential read fetches faster than the disk takes
+	// them), offers are dropped rather than queued: the cache is an
+	// optimization and must not compete with the reads it serves.
+	queue   chan diskWrite
+	writing sync.WaitGroup
+	dropped atomic.Int64
+
 	mu    sync.Mutex
 	lru   *list.List // of *diskChunk, most recently used first
 	idx   map[string]*list.Element
@@ -314,6 +322,14 @@ type diskChunk struct {
 	sum  string
 	size int64
 }
+
+type diskWrite struct {
+	sum  string
+	data []byte
+}
+
+// diskWriteQueue is how many chunks may wait for the disk cache's writer.
+const diskWriteQueue = 4
 
 const diskCacheLock = ".lock"
 
@@ -334,7 +350,8 @@ func openDiskChunkCache(dir string, max int64, log *slog.Logger) (*diskChunkCach
 		}
 		return nil, fmt.Errorf("chunk cache %s: lock: %w", dir, err)
 	}
-	d := &diskChunkCache{dir: dir, max: max, log: log, lock: lock, lru: list.New(), idx: make(map[string]*list.Element)}
+	d := &diskChunkCache{dir: dir, max: max, log: log, lock: lock, lru: list.New(), idx: make(map[string]*list.Element),
+		queue: make(chan diskWrite, diskWriteQueue)}
 	type found struct {
 		sum   string
 		size  int64
@@ -382,7 +399,25 @@ func openDiskChunkCache(dir string, max int64, log *slog.Logger) (*diskChunkCach
 	d.mu.Lock()
 	d.evictLocked()
 	d.mu.Unlock()
+	d.writing.Go(func() {
+		for w := range d.queue {
+			d.put(w.sum, w.data)
+		}
+	})
 	return d, nil
+}
+
+// offer hands a chunk (already checked) to the background writer, or drops
+// it when the writer is behind; it reports whether the chunk was queued.
+// It must not be called after close.
+func (d *diskChunkCache) offer(sum string, data []byte) bool {
+	select {
+	case d.queue <- diskWrite{sum, data}:
+		return true
+	default:
+		d.dropped.Add(1)
+		return false
+	}
 }
 
 func (d *diskChunkCache) path(sum string) string {
@@ -527,7 +562,13 @@ func (d *diskChunkCache) size() (int64, int) {
 	return d.total, len(d.idx)
 }
 
+// close stores what was offered and releases the directory.
 func (d *diskChunkCache) close() {
+	if d.queue != nil {
+		close(d.queue)
+		d.writing.Wait()
+		d.queue = nil
+	}
 	if d.lock != nil {
 		d.lock.Close() // releases the flock
 		d.lock = nil

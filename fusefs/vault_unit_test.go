@@ -503,3 +503,38 @@ func FuzzParseVaultManifestKey(f *testing.F) {
 		}
 	})
 }
+
+// Offered chunks are stored by the background writer, or dropped when it
+// lags; close stores every chunk that was queued.
+func TestDiskChunkCacheOffer(t *testing.T) {
+	t.Parallel()
+	d, err := openDiskChunkCache(filepath.Join(t.TempDir(), "cache"), 1<<30, testLogger(t, slog.LevelWarn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	var queued []vault.Chunk
+	var datas [][]byte
+	for i := range n {
+		data := randomBytes(uint64(100+i), 4096)
+		c := chunkOf(data)
+		if d.offer(c.SHA256, data) {
+			queued, datas = append(queued, c), append(datas, data)
+		}
+	}
+	d.close()
+	if len(queued) == 0 {
+		t.Fatal("no offer was queued")
+	}
+	if got := int64(len(queued)) + d.dropped.Load(); got != n {
+		t.Errorf("queued %d + dropped %d = %d, want %d offers accounted for", len(queued), d.dropped.Load(), got, n)
+	}
+	if _, stored := d.size(); stored != len(queued) {
+		t.Errorf("%d chunks stored, want the %d queued", stored, len(queued))
+	}
+	for i, c := range queued {
+		if got := d.get(c); !bytes.Equal(got, datas[i]) {
+			t.Fatalf("queued chunk %d not stored whole", i)
+		}
+	}
+}

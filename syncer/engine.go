@@ -77,6 +77,10 @@ type RunOptions struct {
 	// "running" in the state database so the next run of the plan resumes
 	// it. The daemon closes it on SIGTERM; canceling ctx is the hard stop.
 	Drain <-chan struct{}
+	// CheckDestination makes a scan read the destination's listing to
+	// check every file the index says is there, however recent the last
+	// check (see Plan.RecheckDestination).
+	CheckDestination bool
 }
 
 // errDrained stops an enumeration when RunOptions.Drain is closed.

@@ -30,6 +30,8 @@ func FromConfig(cp *config.Plan, src, dst remote.Store) (*Plan, error) {
 		MaxBytesPerTask: int64(cp.MaxBytesPerTask),
 		Delete:          cp.Delete,
 		MaxDelete:       DeleteLimit{Percent: cp.MaxDelete.Percent, Count: cp.MaxDelete.Count},
+
+		RecheckDestination: cp.RecheckDestination.Duration,
 	}
 	if side, dir := cp.ChangelistInbox(); side != "" {
 		p.Reserved = append(p.Reserved, strings.Trim(dir, "/")+"/")

@@ -19,13 +19,15 @@ const statBudget = 64
 type destLookup struct {
 	store   remote.Store
 	ordered bool
+	check   bool // a scan that checks the files the index knows (listed)
+	failed  error
 	stats   int
 	cursor  *listCursor // the full listing, for files the index does not know
 	plain   *listCursor // a listing without metadata where the store has one, for the ETag check
 }
 
-func newDestLookup(s remote.Store, ordered bool) *destLookup {
-	return &destLookup{store: s, ordered: ordered}
+func newDestLookup(s remote.Store, ordered, check bool) *destLookup {
+	return &destLookup{store: s, ordered: ordered, check: ordered && check}
 }
 
 func (l *destLookup) find(ctx context.Context, key string) (remote.ObjectInfo, bool, error) {
@@ -57,8 +59,16 @@ func (l *destLookup) listed(ctx context.Context, key string) (remote.ObjectInfo,
 		}
 		l.plain = startCursorFunc(ctx, list)
 	}
-	return l.plain.seek(key)
+	info, ok, err := l.plain.seek(key)
+	if err != nil && l.failed == nil {
+		l.failed = err
+	}
+	return info, ok, err
 }
+
+// listErr returns the error of the listing that listed used, if a lookup
+// failed because of it.
+func (l *destLookup) listErr() error { return l.failed }
 
 func (l *destLookup) close() {
 	for _, c := range []*listCursor{l.cursor, l.plain} {

@@ -88,6 +88,14 @@ type Plan struct {
 	Delete    bool
 	MaxDelete DeleteLimit
 
+	// RecheckDestination is how long a scan trusts the file index's word
+	// that the destination still holds the copies it records. A scan
+	// after that reads the destination's listing (one listing, not a
+	// request per file) and sends again, as the conflict policy allows,
+	// what was deleted or changed there behind Ferry's back; so does every
+	// scan when it is 0. Scans in between cost the source walk alone.
+	RecheckDestination time.Duration
+
 	// DryRun decides and records what would happen, without writing to the
 	// destination or the file index.
 	DryRun bool

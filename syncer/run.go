@@ -76,7 +76,8 @@ func (r *run) execute(ctx context.Context) {
 	stopProgress := r.reportProgress(ctx)
 	defer stopProgress()
 
-	r.look = newDestLookup(r.p.Dest, r.opt.Changes == nil && r.p.Mode == ModeScan)
+	scan := r.opt.Changes == nil && r.p.Mode == ModeScan
+	r.look = newDestLookup(r.p.Dest, scan, r.wantDestCheck())
 	defer r.look.close()
 
 	workCh := make(chan *work, 2*r.p.Workers)
@@ -327,12 +328,13 @@ func (r *run) decide(ctx context.Context, sl *slicer, src remote.ObjectInfo) err
 	}
 }
 
-// checkDestination handles a file the index says is in sync: in a scan it
-// checks the destination's listing (read once, in the background — no
-// request per file) so that a copy deleted or changed behind Ferry's back is
-// noticed and, as the conflict policy allows, sent again.
+// checkDestination handles a file the index says is in sync: in a scan
+// that checks the destination (wantDestCheck) it looks the file up in the
+// destination's listing (read once, in the background — no request per
+// file) so that a copy deleted or changed behind Ferry's back is noticed
+// and, as the conflict policy allows, sent again.
 func (r *run) checkDestination(ctx context.Context, sl *slicer, src remote.ObjectInfo, entry state.FileEntry) error {
-	if !r.look.ordered {
+	if !r.look.check {
 		r.c.filesUnchanged.Add(1)
 		return nil
 	}
@@ -482,6 +484,7 @@ func (r *run) finish(ctx context.Context) error {
 	if err := r.e.DB.UpdateJob(j); err != nil {
 		return fmt.Errorf("record job %s: %w", j.ID, err)
 	}
+	r.recordDestCheck()
 	return nil
 }
 

@@ -10,10 +10,19 @@ import (
 	"github.com/ferrysync/ferry/syncer"
 )
 
+// runFlags are the command-line options of an in-process run.
+type runFlags struct {
+	dryRun    bool
+	checkDest bool // list the destination whatever recheck_destination says
+}
+
+// checkDestinationUsage is the help of --check-destination.
+const checkDestinationUsage = "list the destination to find copies deleted or changed there, however recent the last check (see recheck_destination)"
+
 // runPlanInProcess opens the plan's stores and runs one job here, with a
 // progress bar on a terminal, then prints the summary. The returned error
 // carries the exit code for the job's status.
-func (g *globalOptions) runPlanInProcess(ctx context.Context, s *session, cp *config.Plan, dryRun bool, trigger string) error {
+func (g *globalOptions) runPlanInProcess(ctx context.Context, s *session, cp *config.Plan, rf runFlags, trigger string) error {
 	what := "plan " + cp.Name + ": "
 	if trigger == "cli" {
 		what = "" // a one-off ferry sync: its plan name means nothing to the user
@@ -30,9 +39,9 @@ func (g *globalOptions) runPlanInProcess(ctx context.Context, s *session, cp *co
 	if err != nil {
 		return usageErrorf("plan %s: %v", cp.Name, err)
 	}
-	p.DryRun = dryRun
+	p.DryRun = rf.dryRun
 	bar := newJobProgress(g.stderr, !g.json)
-	job, err := s.eng.Run(ctx, p, syncer.RunOptions{Trigger: trigger, Progress: bar.update})
+	job, err := s.eng.Run(ctx, p, syncer.RunOptions{Trigger: trigger, Progress: bar.update, CheckDestination: rf.checkDest})
 	bar.finish()
 	if err != nil {
 		return err

@@ -98,7 +98,8 @@ func (g *globalOptions) planInfos(ctx context.Context) ([]daemon.PlanInfo, error
 var errStop = errors.New("stop")
 
 func newPlanRunCommand(g *globalOptions) *cobra.Command {
-	var dryRun, wait bool
+	var rf runFlags
+	var wait bool
 	cmd := &cobra.Command{
 		Use:   "run NAME",
 		Short: "Run a plan now (Run Now)",
@@ -108,6 +109,11 @@ With a daemon running, the job is queued there and its id printed at once;
 --wait follows it with a progress bar until it ends. A plan never runs twice
 at once: a Run Now during a run queues one follow-up, and further Run Nows
 join it. Without a daemon, the job runs here and the command waits for it.
+
+A scan trusts the file index's record of what the destination holds for
+the plan's recheck_destination (default 24h); the first scan after that lists
+the destination and sends again copies deleted or changed there behind
+Ferry's back. --check-destination does that now.
 
 The exit code tells completed (0), partial (4) and failed (1) apart.`,
 		Args: exactArgs(1, "plan run needs the plan's NAME; see ferry plan list"),
@@ -122,20 +128,21 @@ The exit code tells completed (0), partial (4) and failed (1) apart.`,
 				return usageErrorf("no plan named %q in %s (plans: %s)", args[0], cfg.File, planNames(cfg))
 			}
 			if c := g.dialDaemon(ctx, cfg); c != nil {
-				if dryRun {
+				if rf.dryRun {
 					return usageErrorf("--dry-run runs in-process only; stop the daemon or use ferry sync --dry-run")
 				}
-				return g.runPlanOnDaemon(ctx, c, cp.Name, wait)
+				return g.runPlanOnDaemon(ctx, c, cp.Name, daemon.RunPlanOptions{CheckDestination: rf.checkDest}, wait)
 			}
 			s, err := g.openSession(false)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			return g.runPlanInProcess(ctx, s, cp, dryRun, "manual")
+			return g.runPlanInProcess(ctx, s, cp, rf, "manual")
 		},
 	}
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be copied and deleted; write nothing (in-process only)")
+	cmd.Flags().BoolVar(&rf.dryRun, "dry-run", false, "show what would be copied and deleted; write nothing (in-process only)")
+	cmd.Flags().BoolVar(&rf.checkDest, "check-destination", false, checkDestinationUsage)
 	cmd.Flags().BoolVar(&wait, "wait", false, "with a daemon: follow the job until it ends, with a progress bar")
 	return cmd
 }
@@ -152,8 +159,8 @@ func planNames(cfg *config.Config) string {
 }
 
 // runPlanOnDaemon queues a Run Now and, with wait, follows the job.
-func (g *globalOptions) runPlanOnDaemon(ctx context.Context, c *daemon.Client, plan string, wait bool) error {
-	id, err := c.RunPlan(ctx, plan)
+func (g *globalOptions) runPlanOnDaemon(ctx context.Context, c *daemon.Client, plan string, o daemon.RunPlanOptions, wait bool) error {
+	id, err := c.RunPlanWith(ctx, plan, o)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -29,6 +30,8 @@ type syncOptions struct {
 	delete          bool
 	maxDelete       string
 	dryRun          bool
+	recheckDest     string
+	checkDest       bool
 }
 
 func newSyncCommand(g *globalOptions) *cobra.Command {
@@ -41,7 +44,9 @@ func newSyncCommand(g *globalOptions) *cobra.Command {
 SRC and DST are a local directory or REMOTE:prefix, where REMOTE is a remote
 of the configuration file (e.g. "s3a:photos/2026"). DST must exist (a local
 directory, or the bucket of an S3 remote). Ferry remembers what it copied, so
-running the same sync again only sends what changed.
+running the same sync again only sends what changed. It trusts that record of
+what DST holds for --recheck-destination (24h) and then lists DST again, to
+send copies deleted or changed there behind Ferry's back.
 
 Conflict policy for files that exist at DST:
   skip       never overwrite
@@ -72,6 +77,8 @@ path, "/tmp/*" is anchored at the root, "cache/" a whole directory.`,
 	f.BoolVar(&o.delete, "delete", false, "delete files at DST that are not at SRC (after all copies succeed)")
 	f.StringVar(&o.maxDelete, "max-delete", "50%", "refuse to delete more than this share or count of DST")
 	f.BoolVar(&o.dryRun, "dry-run", false, "show what would be copied and deleted; write nothing")
+	f.StringVar(&o.recheckDest, "recheck-destination", "24h", "trust the record of what DST holds this long before listing DST again (0s: every run)")
+	f.BoolVar(&o.checkDest, "check-destination", false, checkDestinationUsage)
 	return cmd
 }
 
@@ -95,7 +102,7 @@ func runSync(cmd *cobra.Command, g *globalOptions, o *syncOptions, srcArg, dstAr
 			}
 		}
 	}
-	return g.runPlanInProcess(cmd.Context(), s, cp, o.dryRun, "cli")
+	return g.runPlanInProcess(cmd.Context(), s, cp, runFlags{dryRun: o.dryRun, checkDest: o.checkDest}, "cli")
 }
 
 func remoteNames(cfg *config.Config) string {
@@ -161,6 +168,10 @@ func (o *syncOptions) plan(srcArg, dstArg string) (*config.Plan, error) {
 	if err != nil {
 		return nil, usageErrorf("--max-delete %q: %v", o.maxDelete, err)
 	}
+	recheck, err := time.ParseDuration(o.recheckDest)
+	if err != nil || recheck < 0 {
+		return nil, usageErrorf("--recheck-destination %q: a duration such as 24h, 30m or 0s (every run)", o.recheckDest)
+	}
 	cp := &config.Plan{
 		Name:            adhocPlanName(src, dst),
 		Source:          src.String(),
@@ -175,6 +186,8 @@ func (o *syncOptions) plan(srcArg, dstArg string) (*config.Plan, error) {
 		MaxBytesPerTask: maxBytes,
 		Delete:          o.delete,
 		MaxDelete:       maxDelete,
+
+		RecheckDestination: config.Duration{Duration: recheck},
 	}
 	if o.filesFrom != "" {
 		files, err := readFilesFrom(o.filesFrom)

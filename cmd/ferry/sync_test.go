@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A re-run trusts the file index for --recheck-destination: a copy deleted
+// at the destination comes back at the next check, which
+// --check-destination forces.
+func TestSyncRecheckDestination(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ferry.toml")
+	if err := os.WriteFile(cfg, []byte("state_dir = \""+filepath.Join(dir, "state")+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	for _, d := range []string{filepath.Join(src, "sub"), dst} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"a.txt", "sub/b.txt"} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte("content of "+name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type counters struct {
+		Counters struct {
+			FilesTransferred int `json:"files_transferred"`
+			FilesUnchanged   int `json:"files_unchanged"`
+		} `json:"counters"`
+	}
+	sync := func(extra ...string) counters {
+		t.Helper()
+		args := append([]string{"--config", cfg, "--json", "sync", src, dst}, extra...)
+		stdout, stderr, code := runFerry(t, args...)
+		if code != exitOK {
+			t.Fatalf("ferry %v: exit %d\n%s", args, code, stderr)
+		}
+		var c counters
+		if err := json.Unmarshal([]byte(stdout), &c); err != nil {
+			t.Fatalf("ferry %v: %v\n%s", args, err, stdout)
+		}
+		return c
+	}
+	if c := sync(); c.Counters.FilesTransferred != 2 {
+		t.Fatalf("first sync: %+v", c)
+	}
+	if err := os.Remove(filepath.Join(dst, "sub/b.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if c := sync(); c.Counters.FilesUnchanged != 2 || c.Counters.FilesTransferred != 0 {
+		t.Errorf("re-run within --recheck-destination: %+v, want both unchanged on the index's word", c)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "sub/b.txt")); err == nil {
+		t.Fatal("the deleted copy came back without a destination check")
+	}
+	if c := sync("--check-destination"); c.Counters.FilesTransferred != 1 {
+		t.Errorf("--check-destination: %+v, want the deleted copy sent again", c)
+	}
+	if got, err := os.ReadFile(filepath.Join(dst, "sub/b.txt")); err != nil || string(got) != "content of sub/b.txt" {
+		t.Errorf("restored copy: %q, %v", got, err)
+	}
+	if err := os.Remove(filepath.Join(dst, "a.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if c := sync("--recheck-destination", "0s"); c.Counters.FilesTransferred != 1 {
+		t.Errorf("--recheck-destination 0s: %+v, want the deleted copy sent again", c)
+	}
+
+	_, stderr, code := runFerry(t, "--config", cfg, "sync", src, dst, "--recheck-destination", "soon")
+	if code != exitUsage || !strings.Contains(stderr, `--recheck-destination "soon"`) {
+		t.Errorf("bad --recheck-destination: exit %d, %s", code, stderr)
+	}
+}
