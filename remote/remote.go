@@ -97,6 +97,16 @@ type PlainLister interface {
 	ListPlain(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
 }
 
+// StatLister is a Store that can list without the per-object SHA-256:
+// entries carry what List gives (key, size, mtime, ETag, SkipReason) with
+// SHA256 "", which costs the store extra work per object (the local store
+// opens every file to read it). The sync engine walks a source with it:
+// the file index decides on size and mtime, and a copy hashes what it
+// sends.
+type StatLister interface {
+	ListStat(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
+}
+
 // Copier is a Store that can copy an object server-side, without the data
 // passing through Ferry.
 type Copier interface {

@@ -140,7 +140,13 @@ func (r *run) enumerateScan(ctx context.Context, sl *slicer) error {
 		defer close(entries)
 		const batch = 256
 		buf := make([]remote.ObjectInfo, 0, batch)
-		err := r.p.Source.List(lctx, "", func(info remote.ObjectInfo) error {
+		// The index decides on size and mtime; a SHA-256 the store keeps
+		// beside the file is not worth its cost here.
+		list := r.p.Source.List
+		if sl, ok := r.p.Source.(remote.StatLister); ok {
+			list = sl.ListStat
+		}
+		err := list(lctx, "", func(info remote.ObjectInfo) error {
 			buf = append(buf, info)
 			if len(buf) < batch {
 				return nil

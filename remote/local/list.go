@@ -137,7 +137,10 @@ func (e *entry) skipInfo(key string) remote.ObjectInfo {
 }
 
 // entryInfo describes a regular-file entry of the directory d (dirPath).
-func (s *Store) entryInfo(d *os.Root, dirPath string, e *entry, key string) remote.ObjectInfo {
+func (s *Store) entryInfo(d *os.Root, dirPath string, e *entry, key string, withSHA bool) remote.ObjectInfo {
+	if !withSHA {
+		return fileInfo(key, e.fi, "") // e.fi is the lstat of the file, or the stat of a symlink's target
+	}
 	if e.symlink {
 		// The target may be anywhere in the root, outside d.
 		return describe(s.root, joinPath(dirPath, e.name), key, e.fi)
@@ -151,6 +154,22 @@ func (s *Store) entryInfo(d *os.Root, dirPath string, e *entry, key string) remo
 // when they stay inside the root; a directory already on the current path
 // (a loop) is reported with SkipReason "symlink loop" instead of entered.
 func (s *Store) List(ctx context.Context, prefix string, fn func(remote.ObjectInfo) error) error {
+	return s.list(ctx, prefix, true, fn)
+}
+
+// ListStat implements remote.StatLister: List without opening each file
+// for its SHA-256 attribute, the stat of the directory listing alone.
+func (s *Store) ListStat(ctx context.Context, prefix string, fn func(remote.ObjectInfo) error) error {
+	return s.list(ctx, prefix, false, fn)
+}
+
+// ListPlain implements remote.PlainLister with ListStat: the local store
+// records mtimes, so the plain listing loses nothing else.
+func (s *Store) ListPlain(ctx context.Context, prefix string, fn func(remote.ObjectInfo) error) error {
+	return s.list(ctx, prefix, false, fn)
+}
+
+func (s *Store) list(ctx context.Context, prefix string, withSHA bool, fn func(remote.ObjectInfo) error) error {
 	if err := checkPrefix(ctx, "list", prefix); err != nil {
 		return err
 	}
@@ -164,7 +183,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(remote.ObjectIn
 	if err != nil {
 		return mapErr("list", prefix, err)
 	}
-	w := &walker{s: s, ctx: ctx, fn: fn, prefix: prefix, ancestors: s.ancestors(dirPath)}
+	w := &walker{s: s, ctx: ctx, fn: fn, prefix: prefix, withSHA: withSHA, ancestors: s.ancestors(dirPath)}
 	return w.walk(d, dirPath, prefix, entries)
 }
 
@@ -214,6 +233,7 @@ type walker struct {
 	ctx       context.Context
 	fn        func(remote.ObjectInfo) error
 	prefix    string
+	withSHA   bool          // read each file's SHA-256 attribute
 	ancestors []fs.FileInfo // the directories on the current path
 }
 
@@ -241,7 +261,7 @@ func (w *walker) walk(d *os.Root, dirPath, keyPrefix string, entries []entry) er
 				return err
 			}
 		case !e.dir:
-			if err := w.fn(w.s.entryInfo(d, dirPath, e, key)); err != nil {
+			if err := w.fn(w.s.entryInfo(d, dirPath, e, key, w.withSHA)); err != nil {
 				return err
 			}
 		default:
@@ -319,7 +339,7 @@ func (s *Store) ListDir(ctx context.Context, prefix string, fn func(remote.DirEn
 		case e.dir:
 			de = remote.DirEntry{Dir: true, Info: remote.ObjectInfo{Key: key + "/", ModTime: e.fi.ModTime()}}
 		default:
-			de = remote.DirEntry{Info: s.entryInfo(d, dirPath, e, key)}
+			de = remote.DirEntry{Info: s.entryInfo(d, dirPath, e, key, true)}
 		}
 		if err := fn(de); err != nil {
 			return err

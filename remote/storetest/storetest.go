@@ -77,6 +77,7 @@ func Run(t *testing.T, newStore func(t *testing.T) remote.Store, opt Options) {
 		{"SHA256", s.testSHA256},
 		{"Copier", s.testCopier},
 		{"DirLister", s.testDirLister},
+		{"CheapListings", s.testCheapListings},
 		{"ResumablePutter", s.testResumablePutter},
 	}
 	for _, tt := range tests {
@@ -496,6 +497,53 @@ func (s *suite) testListOrder(t *testing.T) {
 			}
 			if info.ETag == "" {
 				t.Errorf("List(%q) entry %q has no ETag", prefix, info.Key)
+			}
+		}
+	}
+}
+
+// testCheapListings checks the optional listings against List: ListStat
+// (remote.StatLister) gives the same entries without SHA-256; ListPlain
+// (remote.PlainLister) the same keys, sizes and ETags.
+func (s *suite) testCheapListings(t *testing.T) {
+	st := s.newStore(t)
+	sl, stat := st.(remote.StatLister)
+	pl, plain := st.(remote.PlainLister)
+	if !stat && !plain {
+		t.Skip("the store has neither ListStat nor ListPlain")
+	}
+	mtime := time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC)
+	for i, key := range orderKeys {
+		data := bytes.Repeat([]byte{'y'}, i+1)
+		mustPut(t, st, key, data, remote.PutMeta{ModTime: mtime, SHA256: hashOf(data)})
+	}
+	want := list(t, st, "a/")
+	collect := func(name string, fn func(context.Context, string, func(remote.ObjectInfo) error) error) []remote.ObjectInfo {
+		var got []remote.ObjectInfo
+		if err := fn(t.Context(), "a/", func(info remote.ObjectInfo) error {
+			got = append(got, info)
+			return nil
+		}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !slices.Equal(keysOf(got), keysOf(want)) {
+			t.Fatalf("%s keys %q, List gives %q", name, keysOf(got), keysOf(want))
+		}
+		return got
+	}
+	if stat {
+		for i, got := range collect("ListStat", sl.ListStat) {
+			w := want[i]
+			w.SHA256 = ""
+			if got.Size != w.Size || !got.ModTime.Equal(w.ModTime) || got.ETag != w.ETag || got.SHA256 != "" {
+				t.Errorf("ListStat entry %+v, want List's without SHA-256: %+v", got, w)
+			}
+		}
+	}
+	if plain {
+		for i, got := range collect("ListPlain", pl.ListPlain) {
+			if got.Size != want[i].Size || got.ETag != want[i].ETag {
+				t.Errorf("ListPlain entry %q: size %d, ETag %q; List gives %d, %q", got.Key, got.Size, got.ETag, want[i].Size, want[i].ETag)
 			}
 		}
 	}
