@@ -5,3 +5,6 @@ var (
 	ParseSHAXattr  = parseSHAXattr
 	FormatSHAXattr = formatSHAXattr
 )
+
+// StaleTemp is staleTemp, for the tests.
+const StaleTemp = staleTemp

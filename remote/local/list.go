@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ferrysync/ferry/remote"
 )
@@ -70,7 +71,12 @@ func (s *Store) readDir(d *os.Root, dirPath string) ([]entry, error) {
 			continue // removed while we were reading
 		}
 		if strings.HasPrefix(name, tempPrefix) && fi.Mode().IsRegular() {
-			continue // a Put in progress (or one a crash interrupted)
+			// A Put in progress, or one a crash interrupted: that one is
+			// removed once nothing has written to it for staleTemp.
+			if time.Since(fi.ModTime()) > staleTemp {
+				d.Remove(name) // best effort: a read-only source keeps it
+			}
+			continue
 		}
 		e := entry{name: name, fi: fi}
 		mode := fi.Mode()

@@ -24,6 +24,11 @@ import (
 // never reports such names and Put refuses keys that use it.
 const tempPrefix = ".ferry-tmp-"
 
+// staleTemp is how long a temporary file must have been left unwritten
+// before a listing removes it as the leftover of a Put that a crash (or a
+// SIGKILL) interrupted. A Put in progress writes to its file all along.
+const staleTemp = 24 * time.Hour
+
 // Store is a remote.Store over a local directory. It is safe for
 // concurrent use. Close releases the directory.
 type Store struct {

@@ -463,6 +463,25 @@ func TestTempFilesNeverListed(t *testing.T) {
 	if _, err := s.Put(ctx(t), "d/.ferry-tmp-mine", strings.NewReader("x"), 1, remote.PutMeta{}); !errors.Is(err, remote.ErrInvalidKey) {
 		t.Errorf("Put of a key named like a temporary file = %v; want ErrInvalidKey", err)
 	}
+	for _, p := range []string{".ferry-tmp-abc", "d/.ferry-tmp-def"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("a fresh temporary file (a Put in progress) was touched: %v", err)
+		}
+	}
+
+	// The leftover of a killed Put, unwritten for longer than StaleTemp,
+	// is removed by the next listing; a fresh one stays.
+	old := time.Now().Add(-local.StaleTemp - time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "d/.ferry-tmp-def"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	listAll(t, s, "")
+	if _, err := os.Stat(filepath.Join(dir, "d/.ferry-tmp-def")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary file after a listing: %v; want it removed", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".ferry-tmp-abc")); err != nil {
+		t.Errorf("fresh temporary file after a listing: %v; want it kept", err)
+	}
 }
 
 func TestFailedPutLeavesNothingOnDisk(t *testing.T) {
