@@ -291,6 +291,20 @@ func (d *Daemon) recover() {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// A job left running by a plan the configuration no longer has can
+	// never resume: close it, rather than show it running for ever.
+	err = d.db.ListJobs(state.JobFilter{Status: state.JobRunning}, func(j *state.Job) error {
+		if _, ok := d.queues[j.Plan]; ok {
+			return nil
+		}
+		d.log.Warn("closing an interrupted job of a plan no longer configured", slog.String("plan", j.Plan), slog.String("job", j.ID))
+		j.Status, j.Ended = state.JobCanceled, now
+		j.Error = "interrupted, and its plan is no longer in the configuration"
+		return d.db.UpdateJob(j)
+	})
+	if err != nil {
+		d.log.Error("close interrupted jobs of removed plans", slog.Any("err", err))
+	}
 	for name, q := range d.queues {
 		var newest *state.Job
 		err := d.db.ListJobs(state.JobFilter{Plan: name, Status: state.JobRunning, Newest: true}, func(j *state.Job) error {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -301,5 +302,63 @@ func TestCancelCallbackMayTriggerAgain(t *testing.T) {
 	}
 	if _, queued := q.state(); queued == "" || queued == id {
 		t.Errorf("queued job %q after the callback's trigger", queued)
+	}
+}
+
+// A Run Now asking for a destination check makes the follow-up it joins
+// check, whatever joined before or after.
+func TestPendingMergeCheckDestination(t *testing.T) {
+	p := &pending{job: &state.Job{}, trigger: TriggerSchedule}
+	p.merge(full(TriggerSchedule))
+	if p.checkDest {
+		t.Fatal("a scheduled run asks for a destination check")
+	}
+	p.merge(request{trigger: TriggerManual, checkDest: true})
+	p.merge(incremental("watch", []string{"a"}, nil))
+	p.merge(full(TriggerSchedule))
+	if !p.checkDest || !p.full {
+		t.Errorf("checkDest %v, full %v; want a full run that checks the destination", p.checkDest, p.full)
+	}
+}
+
+// recover resumes the interrupted job of a configured plan, closes the
+// one of a plan the configuration lost, and cancels stale queued jobs.
+func TestRecoverInterruptedJobs(t *testing.T) {
+	q, db := testQueue(t)
+	d := q.d
+	running := func(plan string) *state.Job {
+		j := &state.Job{Plan: plan, Trigger: TriggerManual}
+		if err := db.CreateJob(j); err != nil {
+			t.Fatal(err)
+		}
+		j.Status = state.JobRunning
+		if err := db.UpdateJob(j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	kept, gone := running("p"), running("removed")
+	stale := &state.Job{Plan: "p", Trigger: TriggerSchedule}
+	if err := db.CreateJob(stale); err != nil {
+		t.Fatal(err)
+	}
+	d.recover()
+	if q.next == nil || q.next.job.ID != kept.ID || q.next.trigger != TriggerResume {
+		t.Errorf("plan p's follow-up is %+v, want a resume of %s", q.next, kept.ID)
+	}
+	for _, want := range []struct {
+		id, status, err string
+	}{
+		{gone.ID, state.JobCanceled, "its plan is no longer in the configuration"},
+		{stale.ID, state.JobCanceled, "the daemon stopped before the job started"},
+		{kept.ID, state.JobRunning, ""},
+	} {
+		j, err := db.GetJob(want.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Status != want.status || !strings.Contains(j.Error, want.err) {
+			t.Errorf("job %s: %s %q, want %s %q", j.ID, j.Status, j.Error, want.status, want.err)
+		}
 	}
 }
