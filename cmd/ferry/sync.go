@@ -83,6 +83,9 @@ path, "/tmp/*" is anchored at the root, "cache/" a whole directory.`,
 }
 
 func runSync(cmd *cobra.Command, g *globalOptions, o *syncOptions, srcArg, dstArg string) error {
+	if cmd.Flags().Changed("max-delete") && !o.delete {
+		return usageErrorf("--max-delete limits --delete, which is not given: add --delete, or drop --max-delete")
+	}
 	cp, err := o.plan(srcArg, dstArg)
 	if err != nil {
 		return err

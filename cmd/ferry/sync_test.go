@@ -77,3 +77,11 @@ func TestSyncRecheckDestination(t *testing.T) {
 		t.Errorf("bad --recheck-destination: exit %d, %s", code, stderr)
 	}
 }
+
+func TestSyncMaxDeleteNeedsDelete(t *testing.T) {
+	dir := t.TempDir()
+	_, stderr, code := runFerry(t, "sync", dir, filepath.Join(dir, "x"), "--max-delete", "10")
+	if code != exitUsage || !strings.Contains(stderr, "--max-delete limits --delete") {
+		t.Errorf("exit %d, %s; want a usage error naming --delete", code, stderr)
+	}
+}
