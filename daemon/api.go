@@ -29,6 +29,9 @@ type PlanInfo struct {
 
 // Status is the daemon's state as `ferry status` shows it.
 type Status struct {
+	// Running is always true here; `ferry status --json` prints false
+	// when no daemon answers.
+	Running bool       `json:"running"`
 	PID     int        `json:"pid"`
 	Started time.Time  `json:"started"`
 	Config  string     `json:"config"`
@@ -98,7 +101,7 @@ func (d *Daemon) plans() []PlanInfo {
 
 func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	cfg := d.config()
-	writeJSON(w, http.StatusOK, Status{PID: pidSelf(), Started: d.started, Config: cfg.File, Socket: cfg.Socket, Plans: d.plans()})
+	writeJSON(w, http.StatusOK, Status{Running: true, PID: pidSelf(), Started: d.started, Config: cfg.File, Socket: cfg.Socket, Plans: d.plans()})
 }
 
 func (d *Daemon) handlePlans(w http.ResponseWriter, r *http.Request) {

@@ -118,6 +118,15 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 			}
 			c := g.dialDaemon(cmd.Context(), cfg)
 			if c == nil {
+				if g.json {
+					// Scripts get an answer on stdout too; the exit code is 5.
+					if err := printJSON(g.stdout, struct {
+						Running bool   `json:"running"`
+						Socket  string `json:"socket"`
+					}{false, cfg.Socket}); err != nil {
+						return err
+					}
+				}
 				return unavailableError{fmt.Errorf("no ferry daemon answers on %s (start one: ferry daemon, or systemctl start ferry)", cfg.Socket)}
 			}
 			st, err := c.Status(cmd.Context())

@@ -85,3 +85,24 @@ func TestSyncMaxDeleteNeedsDelete(t *testing.T) {
 		t.Errorf("exit %d, %s; want a usage error naming --delete", code, stderr)
 	}
 }
+
+// ferry status --json answers on stdout even when no daemon runs.
+func TestStatusJSONWithoutDaemon(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ferry.toml")
+	sock := filepath.Join(dir, "ferry.sock")
+	if err := os.WriteFile(cfg, []byte("state_dir = \""+filepath.Join(dir, "state")+"\"\nsocket = \""+sock+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runFerry(t, "--config", cfg, "--json", "status")
+	var got struct {
+		Running *bool  `json:"running"`
+		Socket  string `json:"socket"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil || got.Running == nil || *got.Running || got.Socket != sock {
+		t.Errorf("stdout %q (%v); want running false and socket %s", stdout, err, sock)
+	}
+	if code != exitUnavailable || !strings.Contains(stderr, "no ferry daemon answers") {
+		t.Errorf("exit %d, %s", code, stderr)
+	}
+}
