@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"os/signal"
 	"path/filepath"
 	"sync"
@@ -271,11 +272,36 @@ func (d *Daemon) reload(runCtx context.Context) {
 			slog.String("config", d.opts.ConfigPath), slog.String("problems", err.Error()))
 		return
 	}
+	old := d.config()
 	if err := d.apply(runCtx, cfg); err != nil {
 		d.log.Error("reload failed", slog.Any("err", err))
 		return
 	}
 	d.log.Info("configuration reloaded", slog.String("config", cfg.File), slog.Int("plans", len(cfg.Plans)))
+	for _, key := range restartOnly(old, cfg) {
+		d.log.Warn("a changed setting takes effect at the next start of the daemon, not at a reload",
+			slog.String("key", key))
+	}
+}
+
+// restartOnly names the settings that differ between old and cfg but that
+// a reload does not apply: where the daemon keeps its state and listens,
+// and its mounts.
+func restartOnly(old, cfg *config.Config) []string {
+	var keys []string
+	if old.StateDir != cfg.StateDir {
+		keys = append(keys, "state_dir")
+	}
+	if old.Socket != cfg.Socket {
+		keys = append(keys, "socket")
+	}
+	if old.MetricsListen != cfg.MetricsListen {
+		keys = append(keys, "metrics_listen")
+	}
+	if !reflect.DeepEqual(old.Mounts, cfg.Mounts) {
+		keys = append(keys, "mounts")
+	}
+	return keys
 }
 
 // recover closes queued jobs a stopped daemon left behind and resumes each

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferrysync/ferry/config"
 	"github.com/ferrysync/ferry/state"
 	"github.com/ferrysync/ferry/syncer"
 )
@@ -360,5 +361,21 @@ func TestRecoverInterruptedJobs(t *testing.T) {
 		if j.Status != want.status || !strings.Contains(j.Error, want.err) {
 			t.Errorf("job %s: %s %q, want %s %q", j.ID, j.Status, j.Error, want.status, want.err)
 		}
+	}
+}
+
+func TestRestartOnly(t *testing.T) {
+	base := func() *config.Config {
+		return &config.Config{StateDir: "/var/lib/ferry", Socket: "/run/ferry/ferry.sock",
+			Mounts: []*config.Mount{{Vault: "main", Path: "/mnt/main"}}}
+	}
+	if got := restartOnly(base(), base()); len(got) != 0 {
+		t.Errorf("equal configurations: %v", got)
+	}
+	cfg := base()
+	cfg.StateDir, cfg.MetricsListen = "/srv/ferry", "127.0.0.1:9100"
+	cfg.Mounts[0].Path = "/mnt/other"
+	if got := restartOnly(base(), cfg); !slices.Equal(got, []string{"state_dir", "metrics_listen", "mounts"}) {
+		t.Errorf("restartOnly = %v, want state_dir, metrics_listen, mounts", got)
 	}
 }
