@@ -780,10 +780,10 @@ scenario_e() {
 	}
 	declare -A PREVN PREVB
 	up f.all ferry-vault
-	up f.data ferry-vault data/
+	up f.data ferry-vault packs/
 	up r.all restic-repo
 	up rep.all ferry-rep "" "${EP[2]}"
-	up rep.data ferry-rep data/ "${EP[2]}"
+	up rep.data ferry-rep packs/ "${EP[2]}"
 	up rc.all rclone-rep "" "${EP[2]}"
 
 	load0=$(loadavg)
@@ -796,13 +796,13 @@ scenario_e() {
 	id1=$(jq -r .id "$tmp/run.e.full.ferry.out")
 	[[ $(jq -r .stats.files "$tmp/run.e.full.ferry.out") == $((E_SMALL + E_BIG)) ]] || die "(e) ferry backup did not back up $((E_SMALL + E_BIG)) files"
 	up f.all ferry-vault
-	up f.data ferry-vault data/
+	up f.data ferry-vault packs/
 	local ffull_n=${UPN[f.all]} ffull_b=${UPB[f.all]}
 
 	say "(e) replication of the full backup to the second server: Ferry, then rclone sync of the vault"
 	measure e.rep1.ferry "$ferry_bin" --config "$cfg" --json backup replicate "$id1" --to offsite --workers "$N"
 	up rep.all ferry-rep "" "${EP[2]}"
-	up rep.data ferry-rep data/ "${EP[2]}"
+	up rep.data ferry-rep packs/ "${EP[2]}"
 	local rep1_n=${UPN[rep.all]} rep1_b=${UPB[rep.all]}
 	measure e.rep1.rclone rclone sync bench:ferry-vault bench2:rclone-rep --transfers "$N" --checkers "$N"
 	up rc.all rclone-rep "" "${EP[2]}"
@@ -817,7 +817,7 @@ scenario_e() {
 	local id2
 	id2=$(jq -r .id "$tmp/run.e.incr.ferry.out")
 	up f.all ferry-vault
-	up f.data ferry-vault data/
+	up f.data ferry-vault packs/
 	local fincr_n=${UPN[f.all]} fincr_b=${UPB[f.all]} fnew_n=${UPN[f.data]} fnew_b=${UPB[f.data]}
 	measure e.incr.restic "${restic_backup[@]}"
 	up r.all restic-repo
@@ -829,7 +829,7 @@ scenario_e() {
 	local rc2_n=${UPN[rc.all]} rc2_b=${UPB[rc.all]}
 	measure e.rep2.ferry "$ferry_bin" --config "$cfg" --json backup replicate "$id2" --to offsite --workers "$N"
 	up rep.all ferry-rep "" "${EP[2]}"
-	up rep.data ferry-rep data/ "${EP[2]}"
+	up rep.data ferry-rep packs/ "${EP[2]}"
 	local rep2_n=${UPN[rep.all]} rep2_b=${UPB[rep.all]} rep2d_n=${UPN[rep.data]} rep2d_b=${UPB[rep.data]}
 
 	local s_full s_incr r_rep1 r_rep2
@@ -868,8 +868,9 @@ scenario_e() {
 		echo "| full backup | ${WALL[e.rep1.ferry]} | ${WALL[e.rep1.rclone]} | $r_rep1 | $rep1_n obj, $(mb "$rep1_b") MB | $rc1_n obj, $(mb "$rc1_b") MB | | |"
 		echo "| incremental backup | ${WALL[e.rep2.ferry]} | ${WALL[e.rep2.rclone]} | $r_rep2 | $rep2_n obj, $(mb "$rep2_b") MB | $rc2_n obj, $(mb "$rc2_b") MB | only new chunks | $only_new |"
 		echo
-		echo "Only new chunks: the incremental backup added $fnew_n chunks ($fnew_b bytes) under \`data/\` of vault"
-		echo "\`main\`; replicating it added $rep2d_n chunks ($rep2d_b bytes) under \`data/\` of \`offsite\`."
+		echo "Only new chunks: the incremental backup stored $(jq -r .stats.new_chunks "$tmp/run.e.incr.ferry.out") new chunks"
+		echo "($(jq -r .stats.new_bytes "$tmp/run.e.incr.ferry.out") bytes) in $fnew_n pack files ($fnew_b bytes) under \`packs/\` of vault \`main\`;"
+		echo "replicating it added $rep2d_n pack files ($rep2d_b bytes) under \`packs/\` of \`offsite\`."
 		every_run e.full.ferry e.full.restic e.incr.ferry e.incr.restic e.rep1.ferry e.rep1.rclone e.rep2.ferry e.rep2.rclone
 		echo
 		loadline e "$load0"

@@ -37,7 +37,7 @@ func (d *Daemon) openVault(ctx context.Context, cfg *config.Config, name string)
 		}
 	}
 	v, err = vault.Open(ctx, st, vault.Options{Name: name, Account: cfg.RemoteAccount(vc.Remote),
-		Log: d.log.With(slog.String("component", "vault"), slog.String("vault", name))})
+		Log: d.log.With(slog.String("component", "vault"), slog.String("vault", name)), CacheDir: filepath.Join(cfg.StateDir, "vaultindex")})
 	if err != nil {
 		closeFn()
 		return nil, nil, err

@@ -361,8 +361,9 @@ func parseVaultManifestKey(key string) (string, bool) {
 	return id, ok && vault.ValidID(id)
 }
 
-// vaultChunkKey is the key of a content chunk: data/<xx>/<sha256>.
-func vaultChunkKey(sum string) string { return "data/" + sum[:2] + "/" + sum }
+// vaultChunkKey is the key of the pack holding a chunk:
+// packs/<xx>/<pack sha256>; the chunk is c.Size bytes at c.Offset in it.
+func vaultChunkKey(c vault.Chunk) string { return vault.PackKey(c.Pack) }
 
 // backupSet is one listing of the available backups, with the names the
 // root shows. It is not changed once built.

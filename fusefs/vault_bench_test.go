@@ -65,7 +65,7 @@ func BenchmarkVaultSequentialRead(b *testing.B) {
 				for b.Loop() {
 					var n int64
 					for _, c := range chunks {
-						rd, err := st.Open(context.Background(), vaultChunkKey(c.SHA256), 0, -1)
+						rd, err := st.Open(context.Background(), vaultChunkKey(c), c.Offset, c.Size)
 						if err != nil {
 							b.Fatal(err)
 						}

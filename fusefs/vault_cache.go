@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ferrysync/ferry/internal/atomicfile"
 	"github.com/ferrysync/ferry/remote"
 	"github.com/ferrysync/ferry/vault"
 )
@@ -83,13 +84,22 @@ func newChunkCache(store remote.Store, bg context.Context, memBytes int64, disk 
 	}
 }
 
+// How chunks reach the disk cache (see chunkCache.start).
+type diskPolicy int
+
+const (
+	diskSkip diskPolicy = iota // not stored
+	diskTry                    // stored unless the writer is behind
+	diskKeep                   // stored
+)
+
 // get returns the content of c. ctx ends the wait, not the fetch.
 func (cc *chunkCache) get(ctx context.Context, c vault.Chunk) ([]byte, error) {
 	if data := cc.mem.get(c.SHA256); data != nil {
 		cc.memHits.Add(1)
 		return data, nil
 	}
-	call, _ := cc.start(c, false)
+	call, _ := cc.start(c, false, diskKeep)
 	select {
 	case <-call.done:
 		return call.data, call.err
@@ -98,20 +108,32 @@ func (cc *chunkCache) get(ctx context.Context, c vault.Chunk) ([]byte, error) {
 	}
 }
 
-// prefetch starts fetching c unless it is cached, on its way, or too many
-// read-ahead fetches are waiting.
-func (cc *chunkCache) prefetch(c vault.Chunk) {
+// prefetch starts fetching c, a chunk of a file of fileSize bytes, unless
+// it is cached, on its way, or too many read-ahead fetches are waiting.
+func (cc *chunkCache) prefetch(c vault.Chunk, fileSize int64) {
 	if cc.mem.has(c.SHA256) || cc.bg.Err() != nil {
 		return
 	}
 	if cc.prefetches.Load() >= vaultMaxPrefetch {
 		return
 	}
-	cc.start(c, true)
+	policy := diskSkip
+	if cc.disk != nil && fileSize <= cc.disk.max/streamFraction {
+		policy = diskTry
+	}
+	cc.start(c, true, policy)
 }
 
-// start returns the fetch of c, starting one when none runs.
-func (cc *chunkCache) start(c vault.Chunk, prefetch bool) (*chunkCall, bool) {
+// streamFraction: the chunks read ahead in a file larger than the disk
+// cache's size / streamFraction are not stored there. Reading such a file
+// through would push out everything else (a disk image streams through
+// the whole cache), and writing it would compete with the read; chunks a
+// program asks for itself are stored whatever the file.
+const streamFraction = 16
+
+// start returns the fetch of c, starting one when none runs; policy says
+// whether a chunk fetched from the store goes to the disk cache.
+func (cc *chunkCache) start(c vault.Chunk, prefetch bool, policy diskPolicy) (*chunkCall, bool) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if call, ok := cc.inflight[c.SHA256]; ok {
@@ -146,8 +168,8 @@ func (cc *chunkCache) start(c vault.Chunk, prefetch bool) (*chunkCall, bool) {
 			}
 			return
 		}
-		if fromStore && cc.disk != nil {
-			cc.disk.offer(c.SHA256, data)
+		if fromStore && cc.disk != nil && policy != diskSkip {
+			cc.disk.offer(c.SHA256, data, policy == diskKeep)
 		}
 	})
 	return call, true
@@ -183,14 +205,15 @@ func (cc *chunkCache) load(c vault.Chunk) (data []byte, fromStore bool, err erro
 	return data, true, err
 }
 
-// fetch GETs c whole and checks its size and SHA-256.
+// fetch GETs c from its pack (a ranged read of c.Size bytes at c.Offset)
+// and checks its size and SHA-256.
 func (cc *chunkCache) fetch(c vault.Chunk) ([]byte, error) {
 	cc.storeReads.Add(1)
-	key := vaultChunkKey(c.SHA256)
-	if c.Size <= 0 || c.Size > vault.MaxChunkSize {
-		return nil, fmt.Errorf("chunk %s: %w: size %d", key, vault.ErrFormat, c.Size)
+	if c.Size <= 0 || c.Size > vault.MaxChunkSize || c.Offset < 0 || !vault.ValidSHA256(c.Pack) {
+		return nil, fmt.Errorf("chunk %s: %w: size %d, pack %q, offset %d", c.SHA256, vault.ErrFormat, c.Size, c.Pack, c.Offset)
 	}
-	rc, err := cc.store.Open(cc.bg, key, 0, -1)
+	key := vaultChunkKey(c)
+	rc, err := cc.store.Open(cc.bg, key, c.Offset, c.Size)
 	if errors.Is(err, remote.ErrNotExist) {
 		return nil, fmt.Errorf("read %s: %w (%v)", key, errChunkMissing, err)
 	}
@@ -202,16 +225,12 @@ func (cc *chunkCache) fetch(c vault.Chunk) ([]byte, error) {
 	n, err := io.ReadFull(rc, data)
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return nil, fmt.Errorf("read %s: %w: %d bytes stored, the tree says %d", key, remote.ErrChecksum, n, c.Size)
+		return nil, fmt.Errorf("read %s: %w: %d bytes stored at offset %d, the tree says %d", key, remote.ErrChecksum, n, c.Offset, c.Size)
 	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
-	var extra [1]byte
-	if k, _ := rc.Read(extra[:]); k > 0 {
-		return nil, fmt.Errorf("read %s: %w: more bytes stored than the %d the tree says", key, remote.ErrChecksum, c.Size)
-	}
 	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != c.SHA256 {
-		return nil, fmt.Errorf("read %s: %w: content hashes to %s", key, remote.ErrChecksum, hex.EncodeToString(got[:]))
+		return nil, fmt.Errorf("read %s at offset %d: %w: content hashes to %s", key, c.Offset, remote.ErrChecksum, hex.EncodeToString(got[:]))
 	}
 	return data, nil
 }
@@ -304,11 +323,12 @@ type diskChunkCache struct {
 	log  *slog.Logger
 	lock *os.File
 
-	// Chunks offered for storing wait here for the one writer; when it
-	// lags (a long sequential read fetches faster than the disk takes
-	// them), offers are dropped rather than queued: the cache is an
-	// optimization and must not compete with the reads it serves.
+	// Chunks offered for storing wait here for the one writer, so that
+	// storing them does not hold up a fetch. Offers that may be dropped
+	// are when the writer lags: the cache is an optimization and must not
+	// compete with the reads it serves.
 	queue   chan diskWrite
+	pending atomic.Int64 // bytes in the queue
 	writing sync.WaitGroup
 	dropped atomic.Int64
 
@@ -328,8 +348,12 @@ type diskWrite struct {
 	data []byte
 }
 
-// diskWriteQueue is how many chunks may wait for the disk cache's writer.
-const diskWriteQueue = 4
+// The disk cache's queue: how many chunks, and how many bytes of chunks
+// that may be dropped, wait for its writer.
+const (
+	diskWriteQueue   = 256
+	diskWritePending = 32 << 20
+)
 
 const diskCacheLock = ".lock"
 
@@ -402,22 +426,34 @@ func openDiskChunkCache(dir string, max int64, log *slog.Logger) (*diskChunkCach
 	d.writing.Go(func() {
 		for w := range d.queue {
 			d.put(w.sum, w.data)
+			d.pending.Add(-int64(len(w.data)))
 		}
 	})
 	return d, nil
 }
 
-// offer hands a chunk (already checked) to the background writer, or drops
-// it when the writer is behind; it reports whether the chunk was queued.
-// It must not be called after close.
-func (d *diskChunkCache) offer(sum string, data []byte) bool {
-	select {
-	case d.queue <- diskWrite{sum, data}:
+// offer hands a chunk (already checked) to the background writer. With
+// wait it waits for room in the queue; without, it drops the chunk when
+// the writer is behind (diskWritePending bytes wait already, or the queue
+// is full). It reports whether the chunk was queued, and must
+// not be called after close.
+func (d *diskChunkCache) offer(sum string, data []byte, wait bool) bool {
+	size := int64(len(data))
+	if wait {
+		d.pending.Add(size)
+		d.queue <- diskWrite{sum, data}
 		return true
-	default:
-		d.dropped.Add(1)
-		return false
 	}
+	if d.pending.Add(size) <= diskWritePending {
+		select {
+		case d.queue <- diskWrite{sum, data}:
+			return true
+		default:
+		}
+	}
+	d.pending.Add(-size)
+	d.dropped.Add(1)
+	return false
 }
 
 func (d *diskChunkCache) path(sum string) string {
@@ -499,34 +535,11 @@ func (d *diskChunkCache) put(sum string, data []byte) {
 	d.evictLocked()
 }
 
-// write stores data at its path through a temporary file, so that the
-// path holds the whole chunk or nothing.
+// write stores data at its path, whole or not at all, with the time of use
+// (from the clock get uses: the file system's own mtime may lag it by a
+// tick) as its mtime.
 func (d *diskChunkCache) write(sum string, data []byte) error {
-	p := d.path(sum)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), "tmp-")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		// The time of use, from the clock get uses (the file system's own
-		// mtime may lag it by a tick).
-		now := time.Now()
-		err = os.Chtimes(tmp.Name(), now, now)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+	return atomicfile.WriteFile(d.path(sum), data, time.Now())
 }
 
 func (d *diskChunkCache) evictLocked() {

@@ -154,6 +154,6 @@ func (n *vaultFileNode) readAhead(h *vaultHandle, first, last int) {
 	}
 	h.mu.Unlock()
 	for j := from; j <= to; j++ {
-		n.fsys.chunks.prefetch(n.e.Chunks[j])
+		n.fsys.chunks.prefetch(n.e.Chunks[j], n.e.Size)
 	}
 }

@@ -145,7 +145,7 @@ func mountVaultTest(t testing.TB, v *vault.Vault, opts Options, cc vaultCacheCon
 	return mp, m, fsys
 }
 
-// chunkCounter counts the chunk reads (Opens of data/ keys) a store
+// chunkCounter counts the chunk reads (Opens of packs/ keys) a store
 // serves.
 type chunkCounter struct {
 	remote.Store
@@ -153,7 +153,7 @@ type chunkCounter struct {
 }
 
 func (c *chunkCounter) Open(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
-	if strings.HasPrefix(key, "data/") {
+	if strings.HasPrefix(key, "packs/") {
 		c.opens.Add(1)
 	}
 	return c.Store.Open(ctx, key, off, length)
@@ -369,7 +369,11 @@ func TestVaultCorruptChunkIsEIO(t *testing.T) {
 	forEachVaultStore(t, func(t *testing.T, st remote.Store, v *vault.Vault) {
 		ctx := context.Background()
 		src := vaultSource(t, vaultBigSize)
-		m := backupInto(t, v, src, "x")
+		// Every chunk in a pack of its own, so one can go missing alone.
+		m, err := v.Create(ctx, src, vault.BackupOptions{Name: "x", PackSize: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
 		tree, err := v.Tree(ctx, m)
 		if err != nil {
 			t.Fatal(err)
@@ -386,9 +390,9 @@ func TestVaultCorruptChunkIsEIO(t *testing.T) {
 		if big == nil || len(big.Chunks) < 3 || small == nil {
 			t.Fatalf("big.img has %d chunks; the test needs several", len(big.Chunks))
 		}
-		// Flip one byte of big.img's second chunk behind the vault's back,
-		// and remove small.bin's only chunk.
-		key := vaultChunkKey(big.Chunks[1].SHA256)
+		// Flip one byte of big.img's second chunk in its pack behind the
+		// vault's back, and remove the pack of small.bin's only chunk.
+		key := vaultChunkKey(big.Chunks[1])
 		rd, err := st.Open(ctx, key, 0, -1)
 		if err != nil {
 			t.Fatal(err)
@@ -398,11 +402,11 @@ func TestVaultCorruptChunkIsEIO(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data[len(data)/2] ^= 0xff
+		data[big.Chunks[1].Offset+big.Chunks[1].Size/2] ^= 0xff
 		if _, err := st.Put(ctx, key, bytes.NewReader(data), int64(len(data)), remote.PutMeta{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.Delete(ctx, vaultChunkKey(small.Chunks[0].SHA256)); err != nil {
+		if err := st.Delete(ctx, vaultChunkKey(small.Chunks[0])); err != nil {
 			t.Fatal(err)
 		}
 

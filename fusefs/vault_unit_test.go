@@ -297,7 +297,7 @@ type gateStore struct {
 }
 
 func (g *gateStore) Open(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
-	if strings.HasPrefix(key, "data/") {
+	if strings.HasPrefix(key, "packs/") {
 		g.opens.Add(1)
 		select {
 		case <-g.gate:
@@ -308,12 +308,25 @@ func (g *gateStore) Open(ctx context.Context, key string, off, length int64) (io
 	return g.Store.Open(ctx, key, off, length)
 }
 
-func putChunk(t testing.TB, st remote.Store, data []byte) vault.Chunk {
+// putPack stores a pack of chunks (vault.EncodePack) and returns its
+// bytes and name.
+func putPack(t testing.TB, st remote.Store, chunks ...[]byte) ([]byte, string) {
 	t.Helper()
-	c := chunkOf(data)
-	if _, err := st.Put(context.Background(), vaultChunkKey(c.SHA256), bytes.NewReader(data), c.Size, remote.PutMeta{}); err != nil {
+	pack, sum, _ := vault.EncodePack(chunks)
+	if _, err := st.Put(context.Background(), vault.PackKey(sum), bytes.NewReader(pack), int64(len(pack)), remote.PutMeta{}); err != nil {
 		t.Fatal(err)
 	}
+	return pack, sum
+}
+
+// putChunk stores data as the second chunk of a pack and returns its
+// reference.
+func putChunk(t testing.TB, st remote.Store, data []byte) vault.Chunk {
+	t.Helper()
+	before := []byte("another chunk before it")
+	_, sum := putPack(t, st, before, data)
+	c := chunkOf(data)
+	c.Pack, c.Offset = sum, int64(len(before))
 	return c
 }
 
@@ -369,20 +382,21 @@ func TestChunkCacheChecksContent(t *testing.T) {
 		t.Errorf("good chunk: %q, %v", got, err)
 	}
 
+	// The pack holds other bytes than the tree's chunk hashes to.
 	altered := chunkOf([]byte("original"))
-	if _, err := st.Put(ctx, vaultChunkKey(altered.SHA256), strings.NewReader("0riginal"), 8, remote.PutMeta{}); err != nil {
-		t.Fatal(err)
-	}
+	_, altered.Pack = putPack(t, st, []byte("0riginal"))
+	// The pack ends before the chunk.
+	pack, sum := putPack(t, st, []byte("longer"))
 	short := chunkOf([]byte("longer content"))
-	if _, err := st.Put(ctx, vaultChunkKey(short.SHA256), strings.NewReader("longer"), 6, remote.PutMeta{}); err != nil {
-		t.Fatal(err)
-	}
-	long := chunkOf([]byte("short"))
-	if _, err := st.Put(ctx, vaultChunkKey(long.SHA256), strings.NewReader("short and more"), 14, remote.PutMeta{}); err != nil {
-		t.Fatal(err)
-	}
+	short.Pack, short.Offset = sum, int64(len(pack))-6
+	// The offset points at other bytes of the pack.
+	_, sum = putPack(t, st, []byte("ahead"), []byte("chunk"))
+	offset := chunkOf([]byte("chunk"))
+	offset.Pack, offset.Offset = sum, 1
+	// The pack is not there.
 	missing := chunkOf([]byte("never stored"))
-	for name, c := range map[string]vault.Chunk{"altered": altered, "short": short, "long": long, "missing": missing} {
+	missing.Pack = strings.Repeat("ab", 32)
+	for name, c := range map[string]vault.Chunk{"altered": altered, "short": short, "offset": offset, "missing": missing} {
 		_, err := cc.get(ctx, c)
 		if err == nil || toErrno(err) != syscall.EIO {
 			t.Errorf("%s chunk: %v (errno %v), want EIO", name, err, toErrno(err))
@@ -504,27 +518,35 @@ func FuzzParseVaultManifestKey(f *testing.F) {
 	})
 }
 
-// Offered chunks are stored by the background writer, or dropped when it
-// lags; close stores every chunk that was queued.
+// Offered chunks are stored by the background writer; those that may be
+// dropped are when it lags, those offered with wait never are; close
+// stores every chunk that was queued.
 func TestDiskChunkCacheOffer(t *testing.T) {
 	t.Parallel()
 	d, err := openDiskChunkCache(filepath.Join(t.TempDir(), "cache"), 1<<30, testLogger(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n = 200
-	var queued []vault.Chunk
-	var datas [][]byte
+	const n = 64 // 64 MiB offered at once: more than diskWritePending
+	var queued, kept []vault.Chunk
+	datas := map[string][]byte{}
 	for i := range n {
-		data := randomBytes(uint64(100+i), 4096)
+		data := randomBytes(uint64(100+i), 1<<20)
 		c := chunkOf(data)
-		if d.offer(c.SHA256, data) {
-			queued, datas = append(queued, c), append(datas, data)
+		datas[c.SHA256] = data
+		wait := i%4 == 0
+		if d.offer(c.SHA256, data, wait) {
+			queued = append(queued, c)
+			if wait {
+				kept = append(kept, c)
+			}
+		} else if wait {
+			t.Fatalf("offer %d with wait was dropped", i)
 		}
 	}
 	d.close()
-	if len(queued) == 0 {
-		t.Fatal("no offer was queued")
+	if len(kept) != n/4 {
+		t.Fatalf("%d offers with wait queued, want %d", len(kept), n/4)
 	}
 	if got := int64(len(queued)) + d.dropped.Load(); got != n {
 		t.Errorf("queued %d + dropped %d = %d, want %d offers accounted for", len(queued), d.dropped.Load(), got, n)
@@ -532,9 +554,12 @@ func TestDiskChunkCacheOffer(t *testing.T) {
 	if _, stored := d.size(); stored != len(queued) {
 		t.Errorf("%d chunks stored, want the %d queued", stored, len(queued))
 	}
-	for i, c := range queued {
-		if got := d.get(c); !bytes.Equal(got, datas[i]) {
-			t.Fatalf("queued chunk %d not stored whole", i)
+	if p := d.pending.Load(); p != 0 {
+		t.Errorf("%d bytes still pending after close", p)
+	}
+	for _, c := range queued {
+		if got := d.get(c); !bytes.Equal(got, datas[c.SHA256]) {
+			t.Fatalf("queued chunk %s not stored whole", c.SHA256[:12])
 		}
 	}
 }

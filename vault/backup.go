@@ -31,10 +31,15 @@ type BackupOptions struct {
 	Host string
 	// Full ignores the parent backup: every file is read again.
 	Full bool
-	// Workers is how many chunks upload at once (default 8); Readers how
-	// many files are read and chunked at once (default 2).
+	// Workers is how many packs upload at once (default 4); Readers how
+	// many files are read and chunked at once (default 2). A backup holds
+	// at most Workers+1 packs in memory: about (Workers+1) × PackSize.
 	Workers int
 	Readers int
+	// PackSize is the size packs are filled to (default DefaultPackSize,
+	// at most 64 MiB); a chunk bigger than that gets a pack of its own, so
+	// a size of 1 stores every chunk alone.
+	PackSize int64
 	// Progress, when set, is called from one goroutine every
 	// ProgressInterval (default 200ms) and once at the end.
 	Progress         func(BackupProgress)
@@ -53,17 +58,20 @@ type BackupProgress struct {
 	FilesDone  int64
 	BytesTotal int64 // logical bytes of the files found
 	BytesDone  int64 // logical bytes read or taken unchanged from the parent
-	// Uploaded counts the chunks the vault lacked and that were stored.
+	// Uploaded counts the chunks the vault lacked and that were stored
+	// (in packs), and their bytes.
 	UploadedChunks int64
 	UploadedBytes  int64
+	UploadedPacks  int64
 }
 
 // Create backs up the local directory source into the vault and returns
 // the manifest of the new backup. It is incremental against the parent
 // (see BackupOptions.Host): a file with the parent's size, mtime and inode
-// is not read again. Chunks the vault has are not uploaded again. On
-// failure nothing but chunks (and maybe the tree) is left, and the next
-// run reuses them.
+// is not read again. Chunks the vault has are not uploaded again; new ones
+// are packed into packs of about PackSize. On failure nothing but packs
+// (and maybe the tree) is left, and the next run finds them through their
+// trailers and reuses their chunks.
 func (v *Vault) Create(ctx context.Context, source string, opts BackupOptions) (*Manifest, error) {
 	if v.info.Kind != KindBackup {
 		return nil, fmt.Errorf("backup into vault %s: %w: it has kind %q; backups go to a vault of kind \"backup\"", v.name, ErrDestination, v.info.Kind)
@@ -83,11 +91,15 @@ func (v *Vault) Create(ctx context.Context, source string, opts BackupOptions) (
 		opts.Host = hostname()
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 8
+		opts.Workers = 4
 	}
 	if opts.Readers <= 0 {
 		opts.Readers = 2
 	}
+	if opts.PackSize <= 0 {
+		opts.PackSize = DefaultPackSize
+	}
+	opts.PackSize = min(opts.PackSize, maxWritePackSize)
 	if opts.ProgressInterval <= 0 {
 		opts.ProgressInterval = 200 * time.Millisecond
 	}
@@ -100,7 +112,7 @@ func (v *Vault) Create(ctx context.Context, source string, opts BackupOptions) (
 	}
 	defer sess.end(ctx)
 
-	have, err := v.chunks(ctx)
+	idx, err := v.loadIndex(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: %w", src, err)
 	}
@@ -110,7 +122,7 @@ func (v *Vault) Create(ctx context.Context, source string, opts BackupOptions) (
 		parent, prev = v.parentFiles(ctx, src, opts.Host)
 	}
 
-	b := &builder{v: v, src: src, opts: opts, have: have, prev: prev, started: started}
+	b := &builder{v: v, src: src, opts: opts, idx: idx, prev: prev, started: started}
 	tree, err := b.run(ctx, fi)
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: %w", src, err)
@@ -179,9 +191,10 @@ type builder struct {
 	v       *Vault
 	src     string
 	opts    BackupOptions
-	have    *chunkSet
+	idx     *packIndex
 	prev    map[string]*Entry
 	started time.Time
+	packer  *packer
 
 	items []*item // in walk order; owned by the walker until it ends
 
@@ -189,6 +202,7 @@ type builder struct {
 	filesTotal, filesDone atomic.Int64
 	bytesTotal, bytesDone atomic.Int64
 	upChunks, upBytes     atomic.Int64
+	upPacks               atomic.Int64
 	skipped, nUnchanged   atomic.Int64
 }
 
@@ -204,11 +218,6 @@ type fileJob struct {
 	path string
 }
 
-type upload struct {
-	sum  string
-	data []byte
-}
-
 func (b *builder) skip(rel, reason string) {
 	b.skipped.Add(1)
 	b.v.log.Warn("not backed up", slog.String("path", rel), slog.String("reason", reason))
@@ -222,7 +231,7 @@ func (b *builder) run(ctx context.Context, rootInfo fs.FileInfo) (*Tree, error) 
 	defer cancel(nil)
 
 	files := make(chan fileJob, 256)
-	uploads := make(chan upload, b.opts.Workers)
+	b.packer = newPacker(b.opts.PackSize, b.opts.Workers+1)
 
 	stopProgress := b.startProgress()
 
@@ -241,7 +250,7 @@ func (b *builder) run(ctx context.Context, rootInfo fs.FileInfo) (*Tree, error) 
 				if ctx.Err() != nil {
 					continue
 				}
-				if err := b.readFile(ctx, r, job, uploads); err != nil {
+				if err := b.readFile(ctx, r, job); err != nil {
 					cancel(err)
 				}
 			}
@@ -249,22 +258,24 @@ func (b *builder) run(ctx context.Context, rootInfo fs.FileInfo) (*Tree, error) 
 	}
 	for range b.opts.Workers {
 		upWG.Go(func() {
-			for u := range uploads {
-				if ctx.Err() != nil {
-					continue
+			for pb := range b.packer.full {
+				if ctx.Err() == nil {
+					if err := b.upload(ctx, pb); err != nil {
+						cancel(err)
+					}
 				}
-				if err := putBytes(ctx, b.v.store, chunkKey(u.sum), u.data, u.sum, b.v.now()); err != nil {
-					cancel(fmt.Errorf("upload chunk: %w", err))
-					continue
-				}
-				b.upChunks.Add(1)
-				b.upBytes.Add(int64(len(u.data)))
+				b.packer.release(pb)
 			}
 		})
 	}
 	walkWG.Wait()
 	readWG.Wait()
-	close(uploads)
+	if ctx.Err() == nil {
+		if err := b.packer.flush(ctx); err != nil {
+			cancel(err)
+		}
+	}
+	close(b.packer.full)
 	upWG.Wait()
 	stopProgress()
 
@@ -277,9 +288,145 @@ func (b *builder) run(ctx context.Context, rootInfo fs.FileInfo) (*Tree, error) 
 		if it.skip.Load() {
 			continue
 		}
+		if err := b.locate(it.entry); err != nil {
+			return nil, err
+		}
 		t.Entries = append(t.Entries, it.entry)
 	}
 	return t, nil
+}
+
+// upload finishes a full pack and stores it, then records its chunks in
+// the index (and the local cache), where the tree finds them.
+func (b *builder) upload(ctx context.Context, pb *packBuilder) error {
+	data, sum, tailAt := pb.finish()
+	if err := putBytes(ctx, b.v.store, PackKey(sum), data, sum, b.v.now()); err != nil {
+		return fmt.Errorf("upload pack: %w", err)
+	}
+	b.v.cache.put(sum, data[tailAt:])
+	b.idx.addPack(packInfo{sum: sum, size: int64(len(data)), chunks: len(pb.entries)}, pb.entries)
+	b.upPacks.Add(1)
+	b.upChunks.Add(int64(len(pb.entries)))
+	b.upBytes.Add(int64(tailAt))
+	return nil
+}
+
+// locate fills in the pack and offset of a read file's chunks (those of a
+// file unchanged since the parent have them already).
+func (b *builder) locate(e *Entry) error {
+	for i := range e.Chunks {
+		c := &e.Chunks[i]
+		if c.Pack != "" {
+			continue
+		}
+		pack, off, ok := b.idx.locate(c.SHA256)
+		if !ok {
+			return fmt.Errorf("%s: chunk %s is in no pack", e.Path, c.SHA256)
+		}
+		c.Pack, c.Offset = pack, off
+	}
+	return nil
+}
+
+// packSlack is room for the trailer and footer beyond the target, so
+// that finishing a pack does not grow its buffer.
+const packSlack = 64 << 10
+
+// maxWritePackSize caps BackupOptions.PackSize, well under MaxPackSize so
+// that a pack with a MaxChunkSize chunk still fits what readers accept.
+const maxWritePackSize = 64 << 20
+
+// packer fills packs with the chunks the readers hand it and passes full
+// ones to the uploaders. At most `buffers` packs exist at once, so a
+// backup holds at most that many in memory; a reader waits for one when
+// every pack is being filled or uploaded. Released buffers are reused
+// most recent first, and made only when needed, so a backup whose uploads
+// keep up touches few of them.
+type packer struct {
+	target int64
+	slots  chan struct{} // one per pack buffer in use
+	full   chan *packBuilder
+
+	mu  sync.Mutex // held while a chunk is added
+	cur *packBuilder
+
+	spareMu sync.Mutex
+	spare   []*packBuilder // released buffers, the most recent last
+}
+
+func newPacker(target int64, buffers int) *packer {
+	return &packer{target: target, slots: make(chan struct{}, buffers), full: make(chan *packBuilder)}
+}
+
+// take returns an empty pack buffer, waiting for one to be released when
+// all are in use.
+func (p *packer) take(ctx context.Context) (*packBuilder, error) {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	p.spareMu.Lock()
+	defer p.spareMu.Unlock()
+	if n := len(p.spare); n > 0 {
+		pb := p.spare[n-1]
+		p.spare = p.spare[:n-1]
+		pb.reset()
+		return pb, nil
+	}
+	// Grown by append, a buffer would be copied a dozen times on its way
+	// to the target, into fresh pages each time.
+	return &packBuilder{buf: make([]byte, 0, min(p.target, maxWritePackSize)+packSlack)}, nil
+}
+
+// release returns an uploaded (or abandoned) pack's buffer.
+func (p *packer) release(pb *packBuilder) {
+	p.spareMu.Lock()
+	p.spare = append(p.spare, pb)
+	p.spareMu.Unlock()
+	<-p.slots
+}
+
+// add copies a chunk into the current pack, first passing the pack on to
+// the uploaders when the chunk would not fit.
+func (p *packer) add(ctx context.Context, sum string, data []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur != nil && !p.cur.fits(len(data), p.target) {
+		if err := p.send(ctx); err != nil {
+			return err
+		}
+	}
+	if p.cur == nil {
+		pb, err := p.take(ctx)
+		if err != nil {
+			return err
+		}
+		p.cur = pb
+	}
+	p.cur.add(sum, data)
+	return nil
+}
+
+// send passes the current pack to the uploaders. p.mu is held.
+func (p *packer) send(ctx context.Context) error {
+	select {
+	case p.full <- p.cur:
+		p.cur = nil
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// flush passes on the last, partly filled pack.
+func (p *packer) flush(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil || p.cur.empty() {
+		return nil
+	}
+	return p.send(ctx)
 }
 
 // startProgress calls the progress callback periodically until the
@@ -310,7 +457,7 @@ func (b *builder) progress() BackupProgress {
 	return BackupProgress{
 		ScanDone: b.scanDone.Load(), FilesTotal: b.filesTotal.Load(), FilesDone: b.filesDone.Load(),
 		BytesTotal: b.bytesTotal.Load(), BytesDone: b.bytesDone.Load(),
-		UploadedChunks: b.upChunks.Load(), UploadedBytes: b.upBytes.Load(),
+		UploadedChunks: b.upChunks.Load(), UploadedBytes: b.upBytes.Load(), UploadedPacks: b.upPacks.Load(),
 	}
 }
 
@@ -402,13 +549,13 @@ func (b *builder) walk(ctx context.Context, files chan<- fileJob) error {
 }
 
 // unchanged reports whether cur (fresh from Lstat) is the parent's entry
-// old, unmodified, with all its chunks still in the vault.
+// old, unmodified, with all the packs of its chunks still in the vault.
 func (b *builder) unchanged(old, cur *Entry) bool {
 	if old.Size != cur.Size || !old.MTime.Equal(cur.MTime) || old.Inode == 0 || old.Inode != cur.Inode {
 		return false
 	}
 	for _, c := range old.Chunks {
-		if !b.have.has(c.SHA256) {
+		if !b.idx.hasPack(c.Pack) {
 			return false
 		}
 	}
@@ -429,10 +576,11 @@ func chunkerOpts() *chunkers.ChunkerOpts {
 	return &chunkers.ChunkerOpts{MinSize: ChunkMin, NormalSize: ChunkAvg, MaxSize: ChunkMax}
 }
 
-// readFile reads one file, cuts it into chunks, queues the chunks the
-// vault lacks for upload and fills the entry. A file that cannot be opened
-// or read is skipped (reported); only a failure to queue is an error.
-func (b *builder) readFile(ctx context.Context, r *fileReader, job fileJob, uploads chan<- upload) error {
+// readFile reads one file, cuts it into chunks, packs the chunks the vault
+// lacks for upload and fills the entry (the chunks' packs are filled in
+// when the tree is built, see locate). A file that cannot be opened or
+// read is skipped (reported); only a failure to pack is an error.
+func (b *builder) readFile(ctx context.Context, r *fileReader, job fileJob) error {
 	e := job.it.entry
 	fail := func(err error) error {
 		job.it.skip.Store(true)
@@ -460,15 +608,10 @@ func (b *builder) readFile(ctx context.Context, r *fileReader, job fileJob, uplo
 		refs = append(refs, Chunk{SHA256: h, Size: int64(len(data))})
 		size += int64(len(data))
 		b.bytesDone.Add(int64(len(data)))
-		if !b.have.claim(h) {
+		if !b.idx.claim(h) {
 			return nil
 		}
-		select {
-		case uploads <- upload{sum: h, data: bytes.Clone(data)}:
-			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
+		return b.packer.add(ctx, h, data)
 	}
 
 	n, err := io.ReadFull(f, r.small)
@@ -520,7 +663,7 @@ func (b *builder) readFile(ctx context.Context, r *fileReader, job fileJob, uplo
 func (b *builder) stats(t *Tree) Stats {
 	s := Stats{
 		Skipped: b.skipped.Load(), Unchanged: b.nUnchanged.Load(),
-		NewChunks: b.upChunks.Load(), NewBytes: b.upBytes.Load(),
+		NewChunks: b.upChunks.Load(), NewBytes: b.upBytes.Load(), NewPacks: b.upPacks.Load(),
 	}
 	seen := make(map[[32]byte]struct{})
 	for _, e := range t.Entries {

@@ -1,11 +1,13 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,8 +72,13 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if s.Chunks < 6 {
 		t.Errorf("chunks = %d; the 9 MiB file should be cut in several", s.Chunks)
 	}
+	// Every chunk went into one pack (16 MiB): one object, not one per chunk.
+	if packs, chunks := packedChunks(t, v.Store()); s.NewPacks != 1 || packs != 1 || int64(chunks) != s.Chunks {
+		t.Errorf("new packs %d; the vault holds %d packs with %d chunks; want 1 with %d", s.NewPacks, packs, chunks, s.Chunks)
+	}
 	last := progress[len(progress)-1]
-	if !last.ScanDone || last.FilesDone != 7 || last.FilesTotal != 7 || last.BytesDone != s.LogicalBytes || last.UploadedBytes != s.NewBytes {
+	if !last.ScanDone || last.FilesDone != 7 || last.FilesTotal != 7 || last.BytesDone != s.LogicalBytes ||
+		last.UploadedBytes != s.NewBytes || last.UploadedChunks != s.NewChunks || last.UploadedPacks != s.NewPacks {
 		t.Errorf("last progress = %+v", last)
 	}
 
@@ -150,7 +157,7 @@ func TestFailedBackupLeavesNoManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := makeSource(t, 20<<20)
-	if _, err := v.Create(ctx, src, BackupOptions{Workers: 2}); !errors.Is(err, errInjected) {
+	if _, err := v.Create(ctx, src, BackupOptions{Workers: 2, PackSize: 1 << 20}); !errors.Is(err, errInjected) {
 		t.Fatalf("Create = %v, want the injected failure", err)
 	}
 	list, err := v.Backups(ctx)
@@ -161,8 +168,8 @@ func TestFailedBackupLeavesNoManifest(t *testing.T) {
 		t.Errorf("running markers left: %v", ms)
 	}
 	before, _ := v.Usage(ctx)
-	if before.Chunks == 0 {
-		t.Fatal("no chunk was stored before the failure")
+	if before.Chunks == 0 || before.Packs == 0 || before.Packs > 5 {
+		t.Fatalf("usage after the failure = %+v; want the chunks of at most 5 packs", before)
 	}
 
 	st.okPuts = 1 << 30
@@ -316,13 +323,7 @@ func TestVerifyDetectsDamage(t *testing.T) {
 			large = e
 		}
 	}
-	victim := large.Chunks[1]
-	data, err := v.readChunk(ctx, victim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[100] ^= 0xff // same size, different content
-	overwrite(t, st, chunkKey(victim.SHA256), data)
+	alterChunk(t, st, large.Chunks[1])
 
 	rep, err := v.Verify(ctx, m.ID, VerifyOptions{})
 	if err != nil || !rep.OK() {
@@ -342,13 +343,29 @@ func TestVerifyDetectsDamage(t *testing.T) {
 		t.Errorf("restore of a corrupt chunk: %v, want ErrChecksum", err)
 	}
 
-	// A missing chunk is found without reading data.
-	if err := st.Delete(ctx, chunkKey(large.Chunks[0].SHA256)); err != nil {
+	// A trailer altered: found without reading data. (The pack is also
+	// no longer what its name says.)
+	data, err := readAll(ctx, st, PackKey(large.Chunks[0].Pack), MaxPackSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := slices.Clone(data)
+	i := bytes.LastIndex(data, []byte(large.Chunks[0].SHA256))
+	data[i] ^= 1
+	overwrite(t, st, PackKey(large.Chunks[0].Pack), data)
+	rep, err = v.Verify(ctx, m.ID, VerifyOptions{})
+	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "trailer") {
+		t.Fatalf("verify with an altered trailer = %+v, %v", rep, err)
+	}
+	overwrite(t, st, PackKey(large.Chunks[0].Pack), fixed)
+
+	// A missing pack is found without reading data: one problem.
+	if err := st.Delete(ctx, PackKey(large.Chunks[0].Pack)); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = v.Verify(ctx, m.ID, VerifyOptions{})
-	if err != nil || len(rep.Problems) != 1 {
-		t.Fatalf("verify with a missing chunk = %+v, %v", rep, err)
+	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "missing") {
+		t.Fatalf("verify with a missing pack = %+v, %v", rep, err)
 	}
 	// A missing tree too.
 	if err := st.Delete(ctx, treeKey(m.Tree)); err != nil {
@@ -367,13 +384,18 @@ func TestDeleteAndPrune(t *testing.T) {
 	ctx := context.Background()
 	v, st := newMemVault(t, KindBackup, "acct")
 	src := makeSource(t, 6<<20)
-	m1, err := v.Create(ctx, src, BackupOptions{})
+	// A chunk per pack: prune can free every chunk backup 2 does not use.
+	one := BackupOptions{PackSize: 1}
+	m1, err := v.Create(ctx, src, one)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if m1.Stats.NewPacks != m1.Stats.Chunks {
+		t.Fatalf("pack size 1: %d packs for %d chunks", m1.Stats.NewPacks, m1.Stats.Chunks)
+	}
 	modifyMiddle(t, filepath.Join(src, "large.img"), 1<<20)
 	writeFile(t, filepath.Join(src, "extra"), randomBytes(5, 100<<10), 0o644, time.Now())
-	m2, err := v.Create(ctx, src, BackupOptions{})
+	m2, err := v.Create(ctx, src, one)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +404,7 @@ func TestDeleteAndPrune(t *testing.T) {
 	// Nothing unreferenced: nothing to prune.
 	v.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	ps, err := v.Prune(ctx, PruneOptions{})
-	if err != nil || ps.ChunksDeleted != 0 || ps.TreesDeleted != 0 {
+	if err != nil || ps.PacksDeleted != 0 || ps.TreesDeleted != 0 || ps.UnusedChunks != 0 {
 		t.Fatalf("prune with every chunk referenced: %+v, %v", ps, err)
 	}
 
@@ -395,7 +417,7 @@ func TestDeleteAndPrune(t *testing.T) {
 	// Within the grace period nothing goes.
 	v.now = time.Now
 	ps, err = v.Prune(ctx, PruneOptions{})
-	if err != nil || ps.ChunksDeleted != 0 || ps.Young == 0 {
+	if err != nil || ps.PacksDeleted != 0 || ps.Young == 0 {
 		t.Fatalf("prune within the grace period: %+v, %v", ps, err)
 	}
 	v.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
@@ -407,12 +429,13 @@ func TestDeleteAndPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ps.ChunksDeleted == 0 || ps.TreesDeleted != 1 || ps != dry {
+	if ps.ChunksDeleted == 0 || ps.PacksDeleted != ps.ChunksDeleted || ps.TreesDeleted != 1 || ps != dry {
 		t.Errorf("prune = %+v, dry run = %+v", ps, dry)
 	}
 	after, _ := v.Usage(ctx)
-	if after.Chunks != before.Chunks-ps.ChunksDeleted || after.Chunks != m2.Stats.Chunks {
-		t.Errorf("chunks %d → %d, deleted %d; backup 2 references %d", before.Chunks, after.Chunks, ps.ChunksDeleted, m2.Stats.Chunks)
+	if after.Chunks != before.Chunks-ps.ChunksDeleted || after.Chunks != m2.Stats.Chunks ||
+		after.Packs != before.Packs-ps.PacksDeleted || after.StoredBytes != before.StoredBytes-ps.BytesDeleted {
+		t.Errorf("usage %+v → %+v, pruned %+v; backup 2 references %d chunks", before, after, ps, m2.Stats.Chunks)
 	}
 	rep, err := v.Verify(ctx, m2.ID, VerifyOptions{ReadData: true})
 	if err != nil || !rep.OK() {
@@ -429,12 +452,55 @@ func TestDeleteAndPrune(t *testing.T) {
 		t.Fatalf("prune with a deleting manifest: %+v, %v", ps, err)
 	}
 	u, _ := v.Usage(ctx)
-	if u.Chunks != 0 || u.Trees != 0 {
+	if u.Chunks != 0 || u.Packs != 0 || u.Trees != 0 {
 		t.Errorf("after deleting every backup: %+v", u)
 	}
 	if _, err := st.Stat(ctx, manifestKey(m2.ID)); !errors.Is(err, remote.ErrNotExist) {
 		t.Errorf("deleting manifest left: %v", err)
 	}
+}
+
+// TestPruneKeepsSharedPacks: a pack with a chunk still used stays whole,
+// and prune counts the unused chunks kept in it.
+func TestPruneKeepsSharedPacks(t *testing.T) {
+	ctx := context.Background()
+	v, _ := newMemVault(t, KindBackup, "acct")
+	src := t.TempDir()
+	mt := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	writeFile(t, filepath.Join(src, "keep"), randomBytes(1, 3000), 0o644, mt)
+	writeFile(t, filepath.Join(src, "gone"), randomBytes(2, 5000), 0o644, mt)
+	m1, err := v.Create(ctx, src, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(src, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(src, "new"), randomBytes(3, 7000), 0o644, mt)
+	m2, err := v.Create(ctx, src, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m1.Stats.NewPacks != 1 || m2.Stats.NewPacks != 1 || m2.Stats.NewChunks != 1 {
+		t.Fatalf("backups made %d and %d packs (%d new chunks); want 1 each", m1.Stats.NewPacks, m2.Stats.NewPacks, m2.Stats.NewChunks)
+	}
+	if err := v.Delete(ctx, m1.ID); err != nil {
+		t.Fatal(err)
+	}
+	v.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	ps, err := v.Prune(ctx, PruneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := PruneStats{ReferencedChunks: 2, ReferencedPacks: 2, TreesDeleted: 1, UnusedChunks: 1, UnusedBytes: 5000}
+	if ps != want {
+		t.Errorf("prune = %+v, want %+v", ps, want)
+	}
+	dst := t.TempDir()
+	if _, err := v.Restore(ctx, m2.ID, dst, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	compareDirs(t, src, dst)
 }
 
 func TestPruneAndWritersExclude(t *testing.T) {

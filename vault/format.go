@@ -20,7 +20,7 @@ import (
 
 // FormatVersion is the version of the vault format this package writes and
 // reads. Objects with another version are refused (ErrFormat).
-const FormatVersion = 1
+const FormatVersion = 2
 
 // Vault kinds, as in the configuration.
 const (
@@ -56,6 +56,10 @@ const (
 	// MaxChunkSize is the largest chunk a reader accepts, whatever chunker
 	// parameters wrote it; it bounds what one chunk read may allocate.
 	MaxChunkSize = 64 << 20
+	// MaxPackSize is the largest pack a reader accepts; it bounds what
+	// reading one pack may allocate. Writers stay far below it (see
+	// DefaultPackSize).
+	MaxPackSize = 128 << 20
 	// maxTreeSize bounds a decompressed tree (about 4 million entries).
 	maxTreeSize = 1 << 30
 	// maxDocSize bounds the JSON documents (vault info, manifests, records).
@@ -67,7 +71,7 @@ const (
 	infoKey          = "ferry-vault.json"
 	backupsDir       = "backups/"
 	treesDir         = "trees/"
-	dataDir          = "data/"
+	packsDir         = "packs/"
 	replicationsDir  = "replications/"
 	runningDir       = "running/"
 	manifestSuffix   = ".json"
@@ -138,10 +142,12 @@ type Stats struct {
 	// and their total size: what the backup alone would take in a vault.
 	Chunks      int64 `json:"chunks"`
 	StoredBytes int64 `json:"stored_bytes"`
-	// NewChunks and NewBytes count what this run uploaded (chunks the vault
-	// lacked), the tree excluded.
+	// NewChunks and NewBytes count the chunks this run uploaded (those the
+	// vault lacked) and their size; NewPacks the packs that held them. The
+	// tree is not counted.
 	NewChunks int64 `json:"new_chunks"`
 	NewBytes  int64 `json:"new_bytes"`
+	NewPacks  int64 `json:"new_packs"`
 }
 
 // ReplicatedFrom says where a replica was copied from.
@@ -177,10 +183,15 @@ type Manifest struct {
 // IsReplica reports whether the backup was copied from another vault.
 func (m *Manifest) IsReplica() bool { return m.ReplicatedFrom != nil }
 
-// Chunk is one piece of a file's content: data/<xx>/<SHA256>.
+// Chunk is one piece of a file's content: Size bytes at Offset in the pack
+// packs/<xx>/<Pack>, hashing to SHA256.
 type Chunk struct {
 	SHA256 string `json:"sha256"`
 	Size   int64  `json:"size"`
+	// Pack is the SHA-256 naming the pack that holds the chunk, and Offset
+	// where its bytes start in it, so one ranged read gets the chunk.
+	Pack   string `json:"pack"`
+	Offset int64  `json:"offset"`
 }
 
 // Entry is one file, directory or symlink of a backup.
@@ -245,8 +256,10 @@ type Replication struct {
 	Started            time.Time `json:"started,omitzero"`
 	Ended              time.Time `json:"ended,omitzero"`
 	Updated            time.Time `json:"updated"`
-	// Chunks and Bytes count what was copied (chunks the destination
-	// lacked, and the tree).
+	// Packs counts the packs copied (those the destination lacked), Chunks
+	// the chunks in them, and Bytes the bytes copied: the packs and the
+	// tree.
+	Packs  int64  `json:"packs"`
 	Chunks int64  `json:"chunks"`
 	Bytes  int64  `json:"bytes"`
 	Error  string `json:"error,omitempty"`
@@ -257,10 +270,13 @@ func (r *Replication) Active() bool {
 	return r.Status == ReplWaiting || r.Status == ReplReplicating
 }
 
-// manifestKey, treeKey and chunkKey name a vault's objects.
+// manifestKey, treeKey and PackKey name a vault's objects.
 func manifestKey(id string) string { return backupsDir + id + manifestSuffix }
 func treeKey(sum string) string    { return treesDir + sum }
-func chunkKey(sum string) string   { return dataDir + sum[:2] + "/" + sum }
+
+// PackKey returns the key of the pack named sum (a SHA-256 in hex):
+// packs/<first two hex digits>/<sum>.
+func PackKey(sum string) string { return packsDir + sum[:2] + "/" + sum }
 func recordKey(backupID, repID string) string {
 	return replicationsDir + backupID + "/" + repID + recordSuffix
 }
@@ -295,10 +311,10 @@ func newVaultID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// parseChunkKey returns the SHA-256 named by a data/ key, or ok false for
-// anything else found under data/.
-func parseChunkKey(key string) (sum string, ok bool) {
-	rest, ok := strings.CutPrefix(key, dataDir)
+// parsePackKey returns the SHA-256 named by a packs/ key, or ok false for
+// anything else found under packs/.
+func parsePackKey(key string) (sum string, ok bool) {
+	rest, ok := strings.CutPrefix(key, packsDir)
 	if !ok || len(rest) != 2+1+64 || rest[2] != '/' {
 		return "", false
 	}
@@ -508,6 +524,12 @@ func checkEntry(e *Entry, seen map[string]string) error {
 			}
 			if c.Size <= 0 || c.Size > MaxChunkSize {
 				return fmt.Errorf("path %s: chunk %d: size %d (valid: 1 to %d)", p, j, c.Size, MaxChunkSize)
+			}
+			if !ValidSHA256(c.Pack) {
+				return fmt.Errorf("path %s: chunk %d: pack %q is not a SHA-256", p, j, c.Pack)
+			}
+			if c.Offset < 0 || c.Offset > MaxPackSize-c.Size {
+				return fmt.Errorf("path %s: chunk %d: offset %d (valid: 0 to %d for its size)", p, j, c.Offset, MaxPackSize-c.Size)
 			}
 			total += c.Size
 		}

@@ -8,7 +8,10 @@ import (
 	"time"
 )
 
-const sumA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+const (
+	sumA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	sumB = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)
 
 func TestDecodeTree(t *testing.T) {
 	file := func(path string, size int64, chunks string) string {
@@ -19,9 +22,12 @@ func TestDecodeTree(t *testing.T) {
 		return `{"path":"` + path + `","type":"dir","mode":493,"mtime":"2024-01-02T03:04:05Z","uid":0,"gid":0}`
 	}
 	tree := func(entries ...string) string {
-		return `{"format":1,"root":{"mode":493,"mtime":"2024-01-02T03:04:05Z"},"entries":[` + strings.Join(entries, ",") + `]}`
+		return `{"format":2,"root":{"mode":493,"mtime":"2024-01-02T03:04:05Z"},"entries":[` + strings.Join(entries, ",") + `]}`
 	}
-	chunk := `{"sha256":"` + sumA + `","size":10}`
+	chunk := `{"sha256":"` + sumA + `","size":10,"pack":"` + sumB + `","offset":0}`
+	chunkAt := func(pack string, offset int64) string {
+		return `{"sha256":"` + sumA + `","size":10,"pack":"` + pack + `","offset":` + itoa(offset) + `}`
+	}
 	tests := []struct {
 		name, doc string
 		want      string // "" = valid, else a fragment of the error
@@ -40,15 +46,21 @@ func TestDecodeTree(t *testing.T) {
 		{"parent is file", tree(file("a", 10, chunk), file("a/f", 10, chunk)), "parent a is not a directory"},
 		{"duplicate", tree(dir("a"), dir("a")), "appears twice"},
 		{"size mismatch", tree(file("f", 11, chunk)), "add up to 10 bytes, size is 11"},
-		{"bad sum", tree(file("f", 10, `{"sha256":"AB","size":10}`)), "not a SHA-256"},
-		{"zero chunk", tree(file("f", 0, `{"sha256":"`+sumA+`","size":0}`)), "size 0"},
+		{"bad sum", tree(file("f", 10, `{"sha256":"AB","size":10,"pack":"`+sumB+`","offset":0}`)), "not a SHA-256"},
+		{"zero chunk", tree(file("f", 0, `{"sha256":"`+sumA+`","size":0,"pack":"`+sumB+`","offset":0}`)), "size 0"},
+		{"no pack", tree(file("f", 10, `{"sha256":"`+sumA+`","size":10}`)), `pack "" is not a SHA-256`},
+		{"bad pack", tree(file("f", 10, chunkAt("xyz", 0))), `pack "xyz" is not a SHA-256`},
+		{"negative offset", tree(file("f", 10, chunkAt(sumB, -1))), "offset -1"},
+		{"offset past a pack", tree(file("f", 10, chunkAt(sumB, MaxPackSize-9))), "offset"},
+		{"last offset", tree(file("f", 10, chunkAt(sumB, MaxPackSize-10))), ""},
+		{"format 1 chunk", tree(file("f", 10, `{"sha256":"`+sumA+`","size":10,"key":"data/aa/x"}`)), "unknown field"},
 		{"bad type", tree(`{"path":"p","type":"fifo","mode":0,"mtime":"2024-01-02T03:04:05Z","uid":0,"gid":0}`), `type "fifo"`},
 		{"symlink without target", tree(`{"path":"l","type":"symlink","mode":0,"mtime":"2024-01-02T03:04:05Z","uid":0,"gid":0}`), "needs a target"},
 		{"dir with chunks", tree(`{"path":"d","type":"dir","mode":0,"mtime":"2024-01-02T03:04:05Z","chunks":[` + chunk + `],"uid":0,"gid":0}`), "a directory has no"},
 		{"mode", tree(`{"path":"d","type":"dir","mode":65535,"mtime":"2024-01-02T03:04:05Z","uid":0,"gid":0}`), "bits outside 07777"},
 		{"null entry", tree("null"), "is null"},
-		{"unknown field", `{"format":1,"root":{},"entries":[],"extra":1}`, "unknown field"},
-		{"format", `{"format":2,"root":{},"entries":[]}`, "format 2"},
+		{"unknown field", `{"format":2,"root":{},"entries":[],"extra":1}`, "unknown field"},
+		{"format", `{"format":1,"root":{},"entries":[]}`, "format 1"},
 		{"trailing", tree() + "{}", "data after"},
 		{"not json", "garbage", "invalid character"},
 	}
@@ -73,7 +85,7 @@ func TestTreeRoundTrip(t *testing.T) {
 	mt := time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC)
 	in := &Tree{Format: FormatVersion, Root: RootMeta{Mode: 0o755, MTime: mt}, Entries: []*Entry{
 		{Path: "d", Type: TypeDir, Mode: 0o1777, MTime: mt},
-		{Path: "d/f", Type: TypeFile, Mode: 0o4755, MTime: mt, Size: 10, Chunks: []Chunk{{sumA, 10}}, Inode: 7, UID: 1000, GID: 100},
+		{Path: "d/f", Type: TypeFile, Mode: 0o4755, MTime: mt, Size: 10, Chunks: []Chunk{{SHA256: sumA, Size: 10, Pack: sumB, Offset: 4096}}, Inode: 7, UID: 1000, GID: 100},
 		{Path: "d/l", Type: TypeSymlink, Mode: 0o777, MTime: mt, Target: "f"},
 	}}
 	data, sum, err := EncodeTree(in)
@@ -94,7 +106,7 @@ func TestTreeRoundTrip(t *testing.T) {
 }
 
 func TestDecodeManifestAndInfo(t *testing.T) {
-	good := `{"format":1,"id":"20240102T030405Z-0a1b2c3d","status":"available","source":"/s","host":"h","account":"a",` +
+	good := `{"format":2,"id":"20240102T030405Z-0a1b2c3d","status":"available","source":"/s","host":"h","account":"a",` +
 		`"started":"2024-01-02T03:04:05Z","finished":"2024-01-02T03:04:06Z","tree":"` + sumA + `","stats":{}}`
 	tests := []struct {
 		name, doc, want string
@@ -113,13 +125,13 @@ func TestDecodeManifestAndInfo(t *testing.T) {
 		}
 	}
 
-	info := `{"format":1,"id":"0123456789abcdef0123456789abcdef","kind":"backup","account":"a","created":"2024-01-02T03:04:05Z","chunker":{"algorithm":"x","small_file":1,"min":1,"avg":2,"max":3}}`
+	info := `{"format":2,"id":"0123456789abcdef0123456789abcdef","kind":"backup","account":"a","created":"2024-01-02T03:04:05Z","chunker":{"algorithm":"x","small_file":1,"min":1,"avg":2,"max":3}}`
 	if _, err := DecodeInfo([]byte(info)); err != nil {
 		t.Errorf("info: %v", err)
 	}
 	for _, bad := range []string{
 		strings.Replace(info, `"backup"`, `"archive"`, 1),
-		strings.Replace(info, `"format":1`, `"format":9`, 1),
+		strings.Replace(info, `"format":2`, `"format":1`, 1),
 		strings.Replace(info, "0123456789abcdef0123456789abcdef", "x", 1),
 	} {
 		if _, err := DecodeInfo([]byte(bad)); !errors.Is(err, ErrFormat) {
@@ -129,12 +141,12 @@ func TestDecodeManifestAndInfo(t *testing.T) {
 }
 
 func TestParseKeys(t *testing.T) {
-	if sum, ok := parseChunkKey("data/aa/" + sumA); !ok || sum != sumA {
-		t.Errorf("parseChunkKey = %q, %v", sum, ok)
+	if sum, ok := parsePackKey("packs/aa/" + sumA); !ok || sum != sumA || PackKey(sum) != "packs/aa/"+sumA {
+		t.Errorf("parsePackKey = %q, %v", sum, ok)
 	}
-	for _, bad := range []string{"data/ab/" + sumA, "data/aa" + sumA, "data/aa/" + sumA + "x", "trees/" + sumA, "data/aa/AAAA"} {
-		if _, ok := parseChunkKey(bad); ok {
-			t.Errorf("parseChunkKey(%q) accepted", bad)
+	for _, bad := range []string{"packs/ab/" + sumA, "packs/aa" + sumA, "packs/aa/" + sumA + "x", "trees/" + sumA, "packs/aa/AAAA", "data/aa/" + sumA} {
+		if _, ok := parsePackKey(bad); ok {
+			t.Errorf("parsePackKey(%q) accepted", bad)
 		}
 	}
 	if id, ok := parseManifestKey("backups/20240102T030405Z-0a1b2c3d.json"); !ok || id != "20240102T030405Z-0a1b2c3d" {
@@ -152,8 +164,8 @@ func TestParseKeys(t *testing.T) {
 }
 
 func FuzzDecodeTree(f *testing.F) {
-	f.Add([]byte(`{"format":1,"root":{"mode":493,"mtime":"2024-01-02T03:04:05Z"},"entries":[{"path":"a","type":"dir","mode":493,"mtime":"2024-01-02T03:04:05Z","uid":0,"gid":0}]}`))
-	data, _, _ := EncodeTree(&Tree{Format: 1, Entries: []*Entry{{Path: "f", Type: TypeFile, Size: 1, Chunks: []Chunk{{sumA, 1}}}}})
+	f.Add([]byte(`{"format":2,"root":{"mode":493,"mtime":"2024-01-02T03:04:05Z"},"entries":[{"path":"a","type":"dir","mode":493,"mtime":"2024-01-02T03:04:05Z","uid":0,"gid":0}]}`))
+	data, _, _ := EncodeTree(&Tree{Format: 2, Entries: []*Entry{{Path: "f", Type: TypeFile, Size: 1, Chunks: []Chunk{{SHA256: sumA, Size: 1, Pack: sumB, Offset: 7}}}}})
 	f.Add(data)
 	f.Add([]byte{0x1f, 0x8b})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -184,7 +196,7 @@ func FuzzDecodeTree(f *testing.F) {
 }
 
 func FuzzDecodeManifest(f *testing.F) {
-	f.Add([]byte(`{"format":1,"id":"20240102T030405Z-0a1b2c3d","status":"available","source":"/s","host":"h","account":"a","started":"2024-01-02T03:04:05Z","finished":"2024-01-02T03:04:06Z","tree":"` + sumA + `","stats":{}}`))
+	f.Add([]byte(`{"format":2,"id":"20240102T030405Z-0a1b2c3d","status":"available","source":"/s","host":"h","account":"a","started":"2024-01-02T03:04:05Z","finished":"2024-01-02T03:04:06Z","tree":"` + sumA + `","stats":{}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeManifest(b)
 		if err != nil {
@@ -213,7 +225,7 @@ func FuzzDecodeRecord(f *testing.F) {
 }
 
 func FuzzDecodeInfo(f *testing.F) {
-	f.Add([]byte(`{"format":1,"id":"0123456789abcdef0123456789abcdef","kind":"backup","account":"a","created":"2024-01-02T03:04:05Z","chunker":{"algorithm":"x","small_file":1,"min":1,"avg":2,"max":3}}`))
+	f.Add([]byte(`{"format":2,"id":"0123456789abcdef0123456789abcdef","kind":"backup","account":"a","created":"2024-01-02T03:04:05Z","chunker":{"algorithm":"x","small_file":1,"min":1,"avg":2,"max":3}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		in, err := DecodeInfo(b)
 		if err != nil {

@@ -193,7 +193,7 @@ func sameContent(t testing.TB, a, b string) bool {
 	}
 }
 
-// faultStore wraps a store and fails chunk Puts after the first okPuts of
+// faultStore wraps a store and fails pack Puts after the first okPuts of
 // them, as a process dying mid-backup would stop.
 type faultStore struct {
 	remote.Store
@@ -208,7 +208,7 @@ type injectedError struct{}
 func (*injectedError) Error() string { return "injected failure" }
 
 func (f *faultStore) Put(ctx context.Context, key string, r io.Reader, size int64, meta remote.PutMeta) (remote.ObjectInfo, error) {
-	if strings.HasPrefix(key, dataDir) && f.puts.Add(1) > f.okPuts {
+	if strings.HasPrefix(key, packsDir) && f.puts.Add(1) > f.okPuts {
 		return remote.ObjectInfo{}, errInjected
 	}
 	return f.Store.Put(ctx, key, r, size, meta)
@@ -220,6 +220,58 @@ func overwrite(t testing.TB, st remote.Store, key string, data []byte) {
 	if _, err := st.Put(context.Background(), key, bytes.NewReader(data), int64(len(data)), remote.PutMeta{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// alterChunk flips a byte in the middle of chunk c inside its pack, behind
+// the vault's back: same size, different content.
+func alterChunk(t testing.TB, st remote.Store, c Chunk) {
+	t.Helper()
+	data, err := readAll(context.Background(), st, PackKey(c.Pack), MaxPackSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[c.Offset+c.Size/2] ^= 0x55
+	overwrite(t, st, PackKey(c.Pack), data)
+}
+
+// packedChunks counts the packs of a store and the chunks their trailers
+// list.
+func packedChunks(t testing.TB, st remote.Store) (packs, chunks int) {
+	t.Helper()
+	ctx := context.Background()
+	err := st.List(ctx, packsDir, func(oi remote.ObjectInfo) error {
+		if _, ok := parsePackKey(oi.Key); !ok {
+			return nil
+		}
+		entries, _, err := readPackIndex(ctx, st, oi.Key, oi.Size)
+		if err != nil {
+			return err
+		}
+		packs++
+		chunks += len(entries)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return packs, chunks
+}
+
+// countingStore counts the Opens of pack objects, and how many of them
+// were of a pack's end (index reads).
+type countingStore struct {
+	remote.Store
+	packOpens, tailOpens atomic.Int64
+}
+
+func (c *countingStore) Open(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
+	if strings.HasPrefix(key, packsDir) {
+		c.packOpens.Add(1)
+		if oi, err := c.Store.Stat(ctx, key); err == nil && length > 0 && off+length == oi.Size {
+			c.tailOpens.Add(1)
+		}
+	}
+	return c.Store.Open(ctx, key, off, length)
 }
 
 // modifyMiddle overwrites n bytes in the middle of a file, keeping its

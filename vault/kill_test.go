@@ -18,8 +18,9 @@ import (
 )
 
 // Kill tests: a helper process (this test binary, re-run with helperEnv
-// set) backs up or replicates into a local-directory vault whose chunk
-// uploads are slowed down, and is SIGKILLed half way.
+// set) backs up or replicates into a local-directory vault whose pack
+// uploads are slowed down, and is SIGKILLed half way. Packs are 1 MiB, so
+// the 48 MiB of the source make about 50 of them.
 const (
 	helperEnv    = "FERRY_VAULT_TEST_HELPER"
 	helperVault  = "FERRY_VAULT_TEST_VAULT"
@@ -27,16 +28,18 @@ const (
 	helperSource = "FERRY_VAULT_TEST_SOURCE"
 	helperBackup = "FERRY_VAULT_TEST_BACKUP"
 	helperDB     = "FERRY_VAULT_TEST_DB"
+	helperCache  = "FERRY_VAULT_TEST_CACHE"
+	killPackSize = 1 << 20
 )
 
-// slowStore delays every chunk upload, as a slow link would.
+// slowStore delays every pack upload, as a slow link would.
 type slowStore struct {
 	remote.Store
 	delay time.Duration
 }
 
 func (s *slowStore) Put(ctx context.Context, key string, r io.Reader, size int64, meta remote.PutMeta) (remote.ObjectInfo, error) {
-	if strings.HasPrefix(key, dataDir) {
+	if strings.HasPrefix(key, packsDir) {
 		time.Sleep(s.delay)
 	}
 	return s.Store.Put(ctx, key, r, size, meta)
@@ -47,7 +50,7 @@ func openLocalVault(dir, name, account string, delay time.Duration) (*Vault, err
 	if err != nil {
 		return nil, err
 	}
-	return Open(context.Background(), &slowStore{Store: st, delay: delay}, Options{Name: name, Account: account})
+	return Open(context.Background(), &slowStore{Store: st, delay: delay}, Options{Name: name, Account: account, CacheDir: os.Getenv(helperCache)})
 }
 
 // runHelper is the helper process's main.
@@ -60,7 +63,7 @@ func runHelper(mode string) int {
 		if err != nil {
 			return fail(err)
 		}
-		if _, err := v.Create(ctx, os.Getenv(helperSource), BackupOptions{Workers: 2}); err != nil {
+		if _, err := v.Create(ctx, os.Getenv(helperSource), BackupOptions{Workers: 2, PackSize: killPackSize}); err != nil {
 			return fail(err)
 		}
 	case "replicate":
@@ -86,16 +89,27 @@ func runHelper(mode string) int {
 	return 0
 }
 
-// countChunks counts the chunk files of a local vault.
+// countChunks counts the chunks in the packs of a local vault.
 func countChunks(t *testing.T, dir string) int {
 	t.Helper()
 	n := 0
-	_ = filepath.WalkDir(filepath.Join(dir, "data"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if _, ok := parseChunkKey("data/" + filepath.Base(filepath.Dir(p)) + "/" + d.Name()); ok {
-				n++
-			}
+	_ = filepath.WalkDir(filepath.Join(dir, "packs"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
 		}
+		if _, ok := parsePackKey("packs/" + filepath.Base(filepath.Dir(p)) + "/" + d.Name()); !ok {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		entries, err := DecodePack(data)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			return nil
+		}
+		n += len(entries)
 		return nil
 	})
 	return n
@@ -155,7 +169,9 @@ func TestKillBackup(t *testing.T) {
 	ctx := context.Background()
 	v, dir := initLocalVault(t, KindBackup, "A")
 	src := makeSource(t, 48<<20)
-	killHelper(t, "backup", dir, 8, helperVault+"="+dir, helperSource+"="+src)
+	// The helper keeps a pack index cache; the re-run below uses none, so it
+	// finds the dead backup's packs through their trailers.
+	killHelper(t, "backup", dir, 8, helperVault+"="+dir, helperSource+"="+src, helperCache+"="+t.TempDir())
 
 	if list, err := v.Backups(ctx); err != nil || len(list) != 0 {
 		t.Fatalf("after the kill: backups %v, %v; want none", list, err)
@@ -196,7 +212,7 @@ func TestKillReplication(t *testing.T) {
 	a, aDir := initLocalVault(t, KindBackup, "A")
 	_, bDir := initLocalVault(t, KindReplication, "B")
 	src := makeSource(t, 48<<20)
-	m, err := a.Create(ctx, src, BackupOptions{})
+	m, err := a.Create(ctx, src, BackupOptions{PackSize: killPackSize})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,7 +134,7 @@ func (s *session) end(ctx context.Context) {
 
 // beginWriter starts a writer (backup or replication into the vault): it
 // writes its marker and then waits while a live prune marker exists, so
-// that the chunks it lists afterwards stay. See the package doc.
+// that the packs it lists afterwards stay. See the package doc.
 func (v *Vault) beginWriter(ctx context.Context, kind, id string) (*session, error) {
 	s, err := v.begin(ctx, kind, id)
 	if err != nil {

@@ -175,15 +175,18 @@ func TestTwoCloudsMinIO(t *testing.T) {
 	if err := main.Delete(ctx, m1.ID); err != nil {
 		t.Fatal(err)
 	}
+	// The packs of m1 whose every chunk changed go; the others, and the
+	// old chunks in them, stay for m2.
 	main.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	ps, err := main.Prune(ctx, PruneOptions{})
 	main.now = time.Now
-	if err != nil || ps.ChunksDeleted == 0 {
+	if err != nil || ps.TreesDeleted != 1 || ps.ReferencedChunks != m2.Stats.Chunks || ps.ChunksDeleted+ps.UnusedChunks == 0 {
 		t.Fatalf("prune = %+v, %v", ps, err)
 	}
+	t.Logf("prune: %+v", ps)
 	back, err := Replicate(ctx, offsite, m1.ID, main, ReplicateOptions{DB: db})
-	if err != nil || back.Status != ReplSuccess || back.Chunks != ps.ChunksDeleted {
-		t.Fatalf("replicate back = %+v (pruned %d chunks), %v", back, ps.ChunksDeleted, err)
+	if err != nil || back.Status != ReplSuccess || back.Chunks != ps.ChunksDeleted || back.Packs != ps.PacksDeleted {
+		t.Fatalf("replicate back = %+v (pruned %d packs, %d chunks), %v", back, ps.PacksDeleted, ps.ChunksDeleted, err)
 	}
 	home := filepath.Join(t.TempDir(), "home")
 	if _, err := main.Restore(ctx, m1.ID, home, RestoreOptions{}); err != nil {
@@ -204,12 +207,7 @@ func TestTwoCloudsMinIO(t *testing.T) {
 			victim = e.Chunks[len(e.Chunks)/2]
 		}
 	}
-	data, err := offsite.readChunk(ctx, victim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 0x55
-	overwrite(t, offsite.Store(), chunkKey(victim.SHA256), data)
+	alterChunk(t, offsite.Store(), victim)
 	if rep, err := offsite.Verify(ctx, m2.ID, VerifyOptions{}); err != nil || !rep.OK() {
 		t.Fatalf("structure verify = %+v, %v", rep, err)
 	}

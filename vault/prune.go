@@ -14,7 +14,7 @@ import (
 
 // Delete removes backup id from the vault: its manifest is first marked
 // deleting (so a crash in between leaves a backup nobody restores or
-// replicates, which prune finishes removing), then removed. The chunks and
+// replicates, which prune finishes removing), then removed. Its packs and
 // tree stay until a prune finds them unreferenced.
 func (v *Vault) Delete(ctx context.Context, id string) error {
 	m, err := v.Backup(ctx, id)
@@ -50,10 +50,20 @@ type PruneOptions struct {
 
 // PruneStats count what Prune did.
 type PruneStats struct {
+	// ReferencedChunks and ReferencedPacks count what the backups use.
 	ReferencedChunks int64
-	ChunksDeleted    int64
-	BytesDeleted     int64
-	TreesDeleted     int64
+	ReferencedPacks  int64
+	// PacksDeleted counts the packs no backup uses that were deleted,
+	// ChunksDeleted the chunks in them, and BytesDeleted their size.
+	PacksDeleted  int64
+	ChunksDeleted int64
+	BytesDeleted  int64
+	TreesDeleted  int64
+	// UnusedChunks and UnusedBytes count chunks no backup uses that stay
+	// because their pack holds chunks that are used: prune deletes whole
+	// packs only.
+	UnusedChunks int64
+	UnusedBytes  int64
 	// Young counts unreferenced objects kept because they are younger than
 	// the grace period (a backup or replication may be about to use them).
 	Young int64
@@ -64,15 +74,18 @@ type PruneStats struct {
 	StaleMarkers int64
 }
 
-// Prune deletes the chunks and trees no backup of the vault references.
+// Prune deletes the packs and trees no backup of the vault references. A
+// pack is deleted only when no backup uses any chunk in it: the space of
+// unused chunks in a pack still used is not reclaimed (UnusedBytes counts
+// it).
 //
 // It is safe against a backup or a replication into the vault running at
 // the same time, on any host: it writes its own running marker, then reads
 // the others; if any live backup or replication marker (or another live
 // prune) is there it deletes nothing and returns ErrBusy. A writer that
 // starts later sees the prune's marker and waits for it to end before it
-// lists the chunks it will reuse. As a second guard, only objects written
-// more than Grace before the prune started are deleted, so chunks a killed
+// lists the packs it will reuse. As a second guard, only objects written
+// more than Grace before the prune started are deleted, so packs a killed
 // backup uploaded stay for the next run to reuse.
 func (v *Vault) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error) {
 	var st PruneStats
@@ -116,7 +129,8 @@ func (v *Vault) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error
 		return st, fmt.Errorf("prune vault %s: %w", v.name, err)
 	}
 	trees := map[string]bool{}
-	refs := newChunkSet()
+	packs := map[string]bool{}
+	chunks := map[[32]byte]struct{}{}
 	var deleting []string
 	for _, m := range ms2 {
 		if m.Status == StatusDeleting {
@@ -127,34 +141,55 @@ func (v *Vault) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error
 		t, err := v.Tree(ctx, m)
 		if err != nil {
 			// Without the tree prune cannot know what the backup needs:
-			// stop rather than delete its chunks.
+			// stop rather than delete its packs.
 			return st, fmt.Errorf("prune vault %s: %w (verify or delete that backup first)", v.name, err)
 		}
 		for _, e := range t.Entries {
 			for _, c := range e.Chunks {
-				if refs.claim(c.SHA256) {
-					st.ReferencedChunks++
-				}
+				packs[c.Pack] = true
+				chunks[hexKey(c.SHA256)] = struct{}{}
 			}
 		}
 	}
+	st.ReferencedChunks = int64(len(chunks))
 
-	var doomed []remote.ObjectInfo
-	err = v.listChunks(ctx, func(sum string, oi remote.ObjectInfo) error {
-		if refs.has(sum) {
-			return nil
+	// A pack goes when no backup uses any chunk in it (and it is old
+	// enough); the unused chunks of a pack still used stay with it.
+	var mu sync.Mutex
+	idx, err := v.loadIndex(ctx, func(p packInfo, entries []PackEntry) {
+		if !packs[p.sum] {
+			return
 		}
-		if !oi.ModTime.Before(cutoff) {
-			st.Young++
-			return nil
+		var n, size int64
+		for _, e := range entries {
+			if _, used := chunks[hexKey(e.SHA256)]; !used {
+				n++
+				size += e.Size
+			}
 		}
-		doomed = append(doomed, oi)
-		st.ChunksDeleted++
-		st.BytesDeleted += oi.Size
-		return nil
+		mu.Lock()
+		st.UnusedChunks += n
+		st.UnusedBytes += size
+		mu.Unlock()
 	})
 	if err != nil {
 		return st, fmt.Errorf("prune vault %s: %w", v.name, err)
+	}
+	var doomed, doomedPacks []string
+	for _, p := range idx.packList() {
+		if packs[p.sum] {
+			st.ReferencedPacks++
+			continue
+		}
+		if !p.mtime.Before(cutoff) {
+			st.Young++
+			continue
+		}
+		doomed = append(doomed, PackKey(p.sum))
+		doomedPacks = append(doomedPacks, p.sum)
+		st.PacksDeleted++
+		st.ChunksDeleted += int64(max(p.chunks, 0))
+		st.BytesDeleted += p.size
 	}
 	err = v.store.List(ctx, treesDir, func(oi remote.ObjectInfo) error {
 		sum := strings.TrimPrefix(oi.Key, treesDir)
@@ -165,7 +200,7 @@ func (v *Vault) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error
 			st.Young++
 			return nil
 		}
-		doomed = append(doomed, oi)
+		doomed = append(doomed, oi.Key)
 		st.TreesDeleted++
 		return nil
 	})
@@ -179,9 +214,7 @@ func (v *Vault) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error
 	}
 
 	keys := make([]string, 0, len(doomed)+len(deleting)+len(stale))
-	for _, oi := range doomed {
-		keys = append(keys, oi.Key)
-	}
+	keys = append(keys, doomed...)
 	for _, id := range deleting {
 		keys = append(keys, manifestKey(id))
 	}
@@ -189,36 +222,21 @@ func (v *Vault) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error
 	if err := v.deleteAll(ctx, keys, opts.Workers); err != nil {
 		return st, fmt.Errorf("prune vault %s: %w", v.name, err)
 	}
-	v.log.Info("pruned vault", slog.String("vault", v.name), slog.Int64("chunks", st.ChunksDeleted),
-		slog.Int64("bytes", st.BytesDeleted), slog.Int64("trees", st.TreesDeleted))
+	for _, sum := range doomedPacks {
+		v.cache.forget(sum)
+	}
+	v.log.Info("pruned vault", slog.String("vault", v.name), slog.Int64("packs", st.PacksDeleted),
+		slog.Int64("chunks", st.ChunksDeleted), slog.Int64("bytes", st.BytesDeleted), slog.Int64("trees", st.TreesDeleted),
+		slog.Int64("unused_bytes_kept", st.UnusedBytes))
 	return st, nil
 }
 
 // deleteAll deletes keys with n workers; the first error stops it.
 func (v *Vault) deleteAll(ctx context.Context, keys []string, n int) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	jobs := make(chan string)
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			for k := range jobs {
-				if ctx.Err() != nil {
-					continue
-				}
-				if err := v.store.Delete(ctx, k); err != nil {
-					cancel(fmt.Errorf("delete %s: %w", k, err))
-				}
-			}
-		})
-	}
-	for _, k := range keys {
-		select {
-		case jobs <- k:
-		case <-ctx.Done():
+	return forEach(ctx, keys, n, func(ctx context.Context, k string) error {
+		if err := v.store.Delete(ctx, k); err != nil {
+			return fmt.Errorf("delete %s: %w", k, err)
 		}
-	}
-	close(jobs)
-	wg.Wait()
-	return context.Cause(ctx)
+		return nil
+	})
 }

@@ -25,7 +25,8 @@ type ReplicateOptions struct {
 	// DB, when set, keeps a copy of the record (the host's own history, and
 	// what RecoverReplications resumes).
 	DB *state.DB
-	// Workers is how many chunks are copied at once (default 8).
+	// Workers is how many packs are copied at once (default 4); each is
+	// held in memory while it is checked and stored.
 	Workers int
 	// Host recorded in the record; default: the host name.
 	Host string
@@ -40,8 +41,10 @@ type ReplicateOptions struct {
 
 // ReplicateProgress is a snapshot of a running replication.
 type ReplicateProgress struct {
-	// ChunksTotal and BytesTotal count what the destination lacks; they are
-	// zero until it was listed.
+	// PacksTotal and BytesTotal count the packs the destination lacks and
+	// their size, ChunksTotal the backup's chunks in them; they are zero
+	// until the destination was listed.
+	PacksTotal, PacksDone   int64
 	ChunksTotal, ChunksDone int64
 	BytesTotal, BytesDone   int64
 }
@@ -56,9 +59,11 @@ type ReplicateProgress struct {
 //     the only way into a vault of kind backup (ErrDestination);
 //   - a destination that already has the backup available is a skip.
 //
-// It copies the chunks dst lacks in parallel, checking each one's SHA-256
-// on arrival, then the tree, then writes the manifest with
-// replicated_from: the replica exists once its manifest does. Progress is
+// It copies the packs of the backup that dst lacks in parallel, checking
+// each pack's SHA-256 and every chunk in it against the pack's trailer on
+// arrival, then the tree, then writes the manifest with replicated_from:
+// the replica exists once its manifest does. The tree names the same
+// packs in both vaults, so it is copied as it is. Progress is
 // kept in a Replication record in src (replications/<backup>/<id>.json)
 // and in opts.DB, moving waiting_replicate → replicating → success | fail,
 // or straight to skip.
@@ -68,7 +73,7 @@ type ReplicateProgress struct {
 // record (status fail) and the error.
 func Replicate(ctx context.Context, src *Vault, backupID string, dst *Vault, opts ReplicateOptions) (*Replication, error) {
 	if opts.Workers <= 0 {
-		opts.Workers = 8
+		opts.Workers = 4
 	}
 	if opts.Host == "" {
 		opts.Host = hostname()
@@ -387,8 +392,10 @@ type replicator struct {
 	rec      *Replication
 	opts     ReplicateOptions
 
+	packsTotal, packsDone   atomic.Int64
 	chunksTotal, chunksDone atomic.Int64
 	bytesTotal, bytesDone   atomic.Int64
+	copiedChunks            atomic.Int64 // every chunk of the packs copied
 }
 
 func (r *replicator) run(ctx context.Context) error {
@@ -413,21 +420,11 @@ func (r *replicator) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("source tree: %w", err)
 	}
-	have, err := r.dst.chunks(ctx)
+	missing, refs, err := r.missingPacks(ctx, tree)
 	if err != nil {
 		return err
 	}
-	var missing []Chunk
-	for _, e := range tree.Entries {
-		for _, c := range e.Chunks {
-			if have.claim(c.SHA256) {
-				missing = append(missing, c)
-				r.chunksTotal.Add(1)
-				r.bytesTotal.Add(c.Size)
-			}
-		}
-	}
-	if err := r.copyChunks(ctx, missing); err != nil {
+	if err := r.copyPacks(ctx, missing, refs); err != nil {
 		return err
 	}
 	if _, err := r.dst.store.Stat(ctx, treeKey(r.m.Tree)); errors.Is(err, remote.ErrNotExist) {
@@ -450,45 +447,87 @@ func (r *replicator) run(ctx context.Context) error {
 	return r.dst.putManifest(ctx, &replica)
 }
 
-// copyChunks copies chunks from src to dst with the configured workers.
-// Each chunk is read whole, checked against its SHA-256, and stored with
-// it (a store that hashes what it receives refuses a damaged body).
-func (r *replicator) copyChunks(ctx context.Context, chunks []Chunk) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	jobs := make(chan Chunk)
-	var wg sync.WaitGroup
-	for range r.opts.Workers {
-		wg.Go(func() {
-			for c := range jobs {
-				if ctx.Err() != nil {
-					continue
-				}
-				data, err := r.src.readChunk(ctx, c)
-				if err != nil {
-					cancel(fmt.Errorf("read source chunk: %w", err))
-					continue
-				}
-				if err := putBytes(ctx, r.dst.store, chunkKey(c.SHA256), data, c.SHA256, time.Now()); err != nil {
-					cancel(fmt.Errorf("copy chunk: %w", err))
-					continue
-				}
-				r.chunksDone.Add(1)
-				r.bytesDone.Add(c.Size)
-			}
-		})
+// missingPacks returns the packs the backup's tree uses that dst lacks
+// (with their size in src), and the tree's chunks by pack.
+func (r *replicator) missingPacks(ctx context.Context, tree *Tree) ([]packInfo, map[string][]Chunk, error) {
+	refs := chunksByPack(tree)
+	have := map[string]bool{}
+	if err := r.dst.listPacks(ctx, func(sum string, _ remote.ObjectInfo) error {
+		have[sum] = true
+		return nil
+	}); err != nil {
+		return nil, nil, err
 	}
-	for _, c := range chunks {
-		select {
-		case jobs <- c:
-		case <-ctx.Done():
+	var missing []packInfo
+	err := r.src.listPacks(ctx, func(sum string, oi remote.ObjectInfo) error {
+		if _, used := refs[sum]; used && !have[sum] {
+			missing = append(missing, packInfo{sum: sum, size: oi.Size})
+			r.packsTotal.Add(1)
+			r.chunksTotal.Add(int64(len(refs[sum])))
+			r.bytesTotal.Add(oi.Size)
+		}
+		have[sum] = true // now: in dst or in src
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for sum := range refs {
+		if !have[sum] {
+			return nil, nil, fmt.Errorf("source vault %s: %s: %w (the backup's chunks in it are lost; run ferry backup verify)", r.src.Name(), PackKey(sum), remote.ErrNotExist)
 		}
 	}
-	close(jobs)
-	wg.Wait()
-	r.rec.Chunks += r.chunksDone.Load()
+	return missing, refs, nil
+}
+
+// copyPacks copies packs from src to dst with the configured workers.
+func (r *replicator) copyPacks(ctx context.Context, packs []packInfo, refs map[string][]Chunk) error {
+	err := forEach(ctx, packs, r.opts.Workers, func(ctx context.Context, p packInfo) error {
+		return r.copyPack(ctx, p, refs[p.sum])
+	})
+	r.rec.Packs += r.packsDone.Load()
+	r.rec.Chunks += r.copiedChunks.Load()
 	r.rec.Bytes += r.bytesDone.Load()
-	return context.Cause(ctx)
+	return err
+}
+
+// copyPack reads a pack whole from src, checks it — its bytes hash to its
+// name, its trailer is sound, every chunk in it hashes to what the trailer
+// says, and the tree's chunks are where the tree says — and stores it in
+// dst with its SHA-256 (a store that hashes what it receives checks it
+// again).
+func (r *replicator) copyPack(ctx context.Context, p packInfo, refs []Chunk) error {
+	key := PackKey(p.sum)
+	data, err := readAll(ctx, r.src.store, key, MaxPackSize)
+	if err != nil {
+		return fmt.Errorf("read source pack: %w", err)
+	}
+	if got := sumHex(data); got != p.sum {
+		return fmt.Errorf("source %s: %w: content hashes to %s", key, remote.ErrChecksum, got)
+	}
+	entries, err := DecodePack(data)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", key, err)
+	}
+	at := make(map[string]PackEntry, len(entries))
+	for _, e := range entries {
+		at[e.SHA256] = e
+	}
+	for _, c := range refs {
+		if e, ok := at[c.SHA256]; !ok || e.Offset != c.Offset || e.Size != c.Size {
+			return fmt.Errorf("source %s: %w: the tree has chunk %s at offset %d (%d bytes); the pack's trailer does not", key, ErrFormat, c.SHA256, c.Offset, c.Size)
+		}
+	}
+	if err := putBytes(ctx, r.dst.store, key, data, p.sum, time.Now()); err != nil {
+		return fmt.Errorf("copy pack: %w", err)
+	}
+	last := entries[len(entries)-1]
+	r.dst.cache.put(p.sum, data[last.Offset+last.Size:])
+	r.packsDone.Add(1)
+	r.chunksDone.Add(int64(len(refs)))
+	r.copiedChunks.Add(int64(len(entries)))
+	r.bytesDone.Add(int64(len(data)))
+	return nil
 }
 
 func (r *replicator) startProgress() func() {
@@ -496,7 +535,8 @@ func (r *replicator) startProgress() func() {
 		return func() {}
 	}
 	snap := func() ReplicateProgress {
-		return ReplicateProgress{ChunksTotal: r.chunksTotal.Load(), ChunksDone: r.chunksDone.Load(),
+		return ReplicateProgress{PacksTotal: r.packsTotal.Load(), PacksDone: r.packsDone.Load(),
+			ChunksTotal: r.chunksTotal.Load(), ChunksDone: r.chunksDone.Load(),
 			BytesTotal: r.bytesTotal.Load(), BytesDone: r.bytesDone.Load()}
 	}
 	stop := make(chan struct{})

@@ -79,12 +79,16 @@ func TestReplicate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Status != ReplSuccess || rec.Chunks != m.Stats.Chunks || rec.Bytes <= m.Stats.StoredBytes ||
+	if rec.Status != ReplSuccess || rec.Chunks != m.Stats.Chunks || rec.Packs != m.Stats.NewPacks || rec.Bytes <= m.Stats.StoredBytes ||
 		rec.SourceAccount != "A" || rec.DestinationAccount != "B" || rec.Started.IsZero() || rec.Ended.IsZero() {
 		t.Errorf("record = %+v", rec)
 	}
-	if last.ChunksDone != m.Stats.Chunks || last.BytesDone != m.Stats.StoredBytes {
+	if last.ChunksDone != m.Stats.Chunks || last.ChunksTotal != m.Stats.Chunks || last.PacksDone != rec.Packs ||
+		last.BytesDone != last.BytesTotal || last.BytesDone <= m.Stats.StoredBytes {
 		t.Errorf("last progress = %+v", last)
+	}
+	if packs, _ := packedChunks(t, b.Store()); int64(packs) != rec.Packs {
+		t.Errorf("the replica vault holds %d packs; the record says %d were copied", packs, rec.Packs)
 	}
 	replica, err := b.Backup(ctx, m.ID)
 	if err != nil {
@@ -176,7 +180,7 @@ func TestReplicateIncremental(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Chunks != m2.Stats.NewChunks || rec.Bytes-m2.Stats.NewBytes > 64<<10 || rec.Bytes > 6<<20 {
+	if rec.Chunks != m2.Stats.NewChunks || rec.Packs != m2.Stats.NewPacks || rec.Bytes-m2.Stats.NewBytes > 64<<10 || rec.Bytes > 6<<20 {
 		t.Errorf("incremental replication copied %d chunks / %d bytes; the backup uploaded %d / %d",
 			rec.Chunks, rec.Bytes, m2.Stats.NewChunks, m2.Stats.NewBytes)
 	}
@@ -219,9 +223,7 @@ func TestReplicateRefusesUnavailableAndCorrupt(t *testing.T) {
 			c = e.Chunks[0]
 		}
 	}
-	data, _ := a.readChunk(ctx, c)
-	data[0] ^= 1
-	overwrite(t, a.Store(), chunkKey(c.SHA256), data)
+	alterChunk(t, a.Store(), c)
 	rec, err := Replicate(ctx, a, m.ID, b, ReplicateOptions{})
 	if err == nil || rec == nil || rec.Status != ReplFail || !strings.Contains(rec.Error, "checksum") {
 		t.Fatalf("replicate a corrupt backup = %+v, %v", rec, err)
@@ -229,8 +231,8 @@ func TestReplicateRefusesUnavailableAndCorrupt(t *testing.T) {
 	if _, err := b.Backup(ctx, m.ID); !errors.Is(err, ErrNoBackup) {
 		t.Errorf("a failed replication left a manifest: %v", err)
 	}
-	if _, err := b.Store().Stat(ctx, chunkKey(c.SHA256)); err == nil {
-		t.Error("the corrupt chunk reached the destination")
+	if _, err := b.Store().Stat(ctx, PackKey(c.Pack)); err == nil {
+		t.Error("the corrupt pack reached the destination")
 	}
 	if ms, _ := b.markers(ctx); len(ms) != 0 {
 		t.Errorf("markers left in the destination: %v", ms)
@@ -242,12 +244,15 @@ func TestRecoverReplications(t *testing.T) {
 	db := openDB(t)
 	a, b, _ := twoClouds(t)
 	src := makeSource(t, 5<<20)
-	m, err := a.Create(ctx, src, BackupOptions{})
+	m, err := a.Create(ctx, src, BackupOptions{PackSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A replication that died half way: half the chunks copied, its record
-	// left "replicating", its marker left in the destination.
+	if m.Stats.NewPacks < 5 {
+		t.Fatalf("%d packs; the test needs more than 3", m.Stats.NewPacks)
+	}
+	// A replication that died half way: 3 packs copied, its record left
+	// "replicating", its marker left in the destination.
 	crashed := &faultStore{Store: b.Store(), okPuts: 3}
 	bCrash := newVault(crashed, b.Info(), Options{Name: b.Name(), Account: b.Account()})
 	rec, err := Replicate(ctx, a, m.ID, bCrash, ReplicateOptions{DB: db, Workers: 1})
@@ -282,6 +287,7 @@ func TestRecoverReplications(t *testing.T) {
 		}
 		return nil, fmt.Errorf("no vault %q", name)
 	}
+	_, copied := packedChunks(t, b.Store())
 	got, err := RecoverReplications(ctx, db, open, ReplicateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -293,8 +299,8 @@ func TestRecoverReplications(t *testing.T) {
 	for _, r := range got {
 		byID[r.ID] = r
 	}
-	if r := byID[rec.ID]; r == nil || r.Status != ReplSuccess || r.Chunks != m.Stats.Chunks-3 {
-		t.Errorf("resumed = %+v; want success copying the %d chunks not copied before", r, m.Stats.Chunks-3)
+	if r := byID[rec.ID]; r == nil || r.Status != ReplSuccess || r.Chunks != m.Stats.Chunks-int64(copied) || r.Packs != m.Stats.NewPacks-3 {
+		t.Errorf("resumed = %+v; want success copying the %d chunks (%d packs) not copied before", r, m.Stats.Chunks-int64(copied), m.Stats.NewPacks-3)
 	}
 	if r := byID[orphan.ID]; r == nil || r.Status != ReplFail || !strings.Contains(r.Error, `no vault "removed"`) {
 		t.Errorf("orphan = %+v", r)

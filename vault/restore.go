@@ -202,34 +202,13 @@ func (r *restorer) run(ctx context.Context, entries []*Entry, workers int) error
 		}
 	}
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	jobs := make(chan *Entry)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for e := range jobs {
-				if ctx.Err() != nil {
-					continue
-				}
-				if err := r.file(ctx, e); err != nil {
-					cancel(err)
-				}
-			}
-		})
-	}
+	var files []*Entry
 	for _, e := range entries {
-		if e.Type != TypeFile {
-			continue
-		}
-		select {
-		case jobs <- e:
-		case <-ctx.Done():
+		if e.Type == TypeFile {
+			files = append(files, e)
 		}
 	}
-	close(jobs)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
+	if err := forEach(ctx, files, workers, r.file); err != nil {
 		return err
 	}
 

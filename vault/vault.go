@@ -11,7 +11,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ferrysync/ferry/remote"
@@ -25,6 +24,7 @@ type Vault struct {
 	name    string
 	account string
 	log     *slog.Logger
+	cache   *indexCache // nil: no local cache of pack indexes
 
 	// Timing of the running markers; see markers.go. Tests shorten them.
 	staleAfter time.Duration
@@ -43,6 +43,13 @@ type Options struct {
 	Account string
 	// Log receives warnings; nil discards them.
 	Log *slog.Logger
+	// CacheDir, when set, is where the local cache of pack indexes lives
+	// (the vault uses the subdirectory named by its id): the trailers of
+	// the vault's packs, read once from the store and kept, so a backup
+	// lists packs/ and reads only the trailers of packs new to it. Several
+	// processes may share it. Empty: every operation that needs the index
+	// reads every trailer from the store (correct, slower).
+	CacheDir string
 }
 
 func newVault(st remote.Store, info Info, opts Options) *Vault {
@@ -56,6 +63,7 @@ func newVault(st remote.Store, info Info, opts Options) *Vault {
 	}
 	return &Vault{
 		store: st, info: info, name: name, account: opts.Account, log: log,
+		cache:      newIndexCache(opts.CacheDir, info.ID, log),
 		staleAfter: defaultStaleAfter, heartbeat: defaultHeartbeat, pollEvery: defaultPollEvery,
 		now: time.Now,
 	}
@@ -189,14 +197,18 @@ func (v *Vault) Tree(ctx context.Context, m *Manifest) (*Tree, error) {
 	return t, nil
 }
 
-// readChunk reads a chunk and checks that it hashes to its name.
+// readChunk reads a chunk from its pack (one ranged read) and checks that
+// it hashes to its name.
 func (v *Vault) readChunk(ctx context.Context, c Chunk) ([]byte, error) {
-	data, err := v.readObject(ctx, chunkKey(c.SHA256), c.SHA256, MaxChunkSize)
-	if err != nil {
-		return nil, err
+	if c.Size <= 0 || c.Size > MaxChunkSize || c.Offset < 0 || !ValidSHA256(c.Pack) {
+		return nil, fmt.Errorf("chunk %s: %w: size %d, pack %q, offset %d", c.SHA256, ErrFormat, c.Size, c.Pack, c.Offset)
 	}
-	if int64(len(data)) != c.Size {
-		return nil, fmt.Errorf("chunk %s: %w: %d bytes, the tree says %d", c.SHA256, remote.ErrChecksum, len(data), c.Size)
+	data, err := readRange(ctx, v.store, PackKey(c.Pack), c.Offset, c.Size)
+	if err != nil {
+		return nil, fmt.Errorf("chunk %s: %w", c.SHA256, err)
+	}
+	if got := sumHex(data); got != c.SHA256 {
+		return nil, fmt.Errorf("chunk %s at offset %d of %s: %w: content hashes to %s", c.SHA256, c.Offset, PackKey(c.Pack), remote.ErrChecksum, got)
 	}
 	return data, nil
 }
@@ -275,93 +287,45 @@ const (
 	retryDelay  = 500 * time.Millisecond
 )
 
-// chunkSet is a set of chunk hashes: those a vault has, plus those claimed
-// for upload by the running operation.
-type chunkSet struct {
-	mu sync.Mutex
-	m  map[[32]byte]struct{}
-}
-
-func newChunkSet() *chunkSet { return &chunkSet{m: make(map[[32]byte]struct{})} }
-
 func hexKey(sum string) (k [32]byte) {
 	_, _ = hex.Decode(k[:], []byte(sum))
 	return k
 }
 
-func (s *chunkSet) has(sum string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.m[hexKey(sum)]
-	return ok
-}
-
-// claim adds sum and reports whether it was absent (the caller must then
-// store the chunk).
-func (s *chunkSet) claim(sum string) bool {
-	k := hexKey(sum)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[k]; ok {
-		return false
-	}
-	s.m[k] = struct{}{}
-	return true
-}
-
-func (s *chunkSet) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
-
 // Usage is what a vault's data takes.
 type Usage struct {
-	Chunks      int64
-	StoredBytes int64 // sum of the chunks' sizes
-	Trees       int64
-	TreeBytes   int64
+	// Packs and StoredBytes count the pack objects and their total size
+	// (chunks, trailers and footers): what the vault's data takes on the
+	// storage, trees aside.
+	Packs       int64
+	StoredBytes int64
+	// Chunks and ChunkBytes count the distinct chunks the packs hold and
+	// their total size. Chunks no backup uses any more stay counted until
+	// prune deletes their pack (see Prune).
+	Chunks     int64
+	ChunkBytes int64
+	Trees      int64
+	TreeBytes  int64
 }
 
-// listChunks lists data/, calling fn for each chunk with its info.
-func (v *Vault) listChunks(ctx context.Context, fn func(sum string, oi remote.ObjectInfo) error) error {
-	err := v.store.List(ctx, dataDir, func(oi remote.ObjectInfo) error {
-		if oi.SkipReason != "" {
-			return nil
-		}
-		sum, ok := parseChunkKey(oi.Key)
-		if !ok {
-			return nil
-		}
-		return fn(sum, oi)
-	})
-	if err != nil {
-		return fmt.Errorf("list chunks of vault %s: %w", v.name, err)
-	}
-	return nil
-}
-
-// chunks returns the set of chunks the vault holds.
-func (v *Vault) chunks(ctx context.Context) (*chunkSet, error) {
-	set := newChunkSet()
-	err := v.listChunks(ctx, func(sum string, _ remote.ObjectInfo) error {
-		set.m[hexKey(sum)] = struct{}{}
-		return nil
-	})
-	return set, err
-}
-
-// Usage lists the vault's chunks and trees and adds up their sizes.
+// Usage adds up the vault's packs (reading their index, see loadIndex)
+// and trees.
 func (v *Vault) Usage(ctx context.Context) (Usage, error) {
 	var u Usage
-	err := v.listChunks(ctx, func(_ string, oi remote.ObjectInfo) error {
-		u.Chunks++
-		u.StoredBytes += oi.Size
-		return nil
-	})
+	idx, err := v.loadIndex(ctx, nil)
 	if err != nil {
 		return u, err
 	}
+	for _, p := range idx.packList() {
+		u.Packs++
+		u.StoredBytes += p.size
+	}
+	idx.mu.Lock()
+	for _, loc := range idx.chunks {
+		u.Chunks++
+		u.ChunkBytes += int64(loc.size)
+	}
+	idx.mu.Unlock()
 	err = v.store.List(ctx, treesDir, func(oi remote.ObjectInfo) error {
 		if oi.SkipReason == "" && ValidSHA256(strings.TrimPrefix(oi.Key, treesDir)) {
 			u.Trees++

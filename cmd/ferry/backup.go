@@ -181,7 +181,7 @@ func newBackupCreateCommand(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.vault, "vault", "", "vault to back up into (required)")
 	f.StringVar(&o.name, "name", "", "a label for the backup")
 	f.BoolVar(&o.full, "full", false, "read every file again instead of trusting size, mtime and inode")
-	f.IntVar(&o.workers, "workers", 8, "chunks uploaded at once")
+	f.IntVar(&o.workers, "workers", 8, "packs uploaded at once (each up to 16 MiB in memory)")
 	return cmd
 }
 

@@ -17,12 +17,20 @@ import (
 	"github.com/ferrysync/ferry/vault"
 )
 
-// countVaultChunks counts the chunk files under a local vault's data/.
+// countVaultChunks counts the chunks in the packs under a local vault's
+// packs/ (each pack's trailer lists them).
 func countVaultChunks(dir string) int {
 	n := 0
-	_ = filepath.WalkDir(filepath.Join(dir, "data"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() && vault.ValidSHA256(d.Name()) {
-			n++
+	_ = filepath.WalkDir(filepath.Join(dir, "packs"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || !vault.ValidSHA256(d.Name()) {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		if entries, err := vault.DecodePack(data); err == nil {
+			n += len(entries)
 		}
 		return nil
 	})

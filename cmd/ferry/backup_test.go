@@ -205,13 +205,13 @@ func TestBackupCLI(t *testing.T) {
 		t.Error("--path a/b restored top.txt")
 	}
 
-	// Verify, then damage a chunk behind Ferry's back.
+	// Verify, then damage the first chunk of every pack behind Ferry's back.
 	if out := mustFerry(t, "backup", "verify", id, "--read-data", c); !strings.Contains(out, "structure and data OK") {
 		t.Errorf("verify:\n%s", out)
 	}
-	chunks, _ := filepath.Glob(filepath.Join(dir, "cloud2", "offsite", "data", "*", "*"))
+	chunks, _ := filepath.Glob(filepath.Join(dir, "cloud2", "offsite", "packs", "*", "*"))
 	if len(chunks) == 0 {
-		t.Fatal("no chunk files in the offsite vault")
+		t.Fatal("no pack files in the offsite vault")
 	}
 	for _, ch := range chunks {
 		data, _ := os.ReadFile(ch)

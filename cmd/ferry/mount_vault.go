@@ -85,7 +85,7 @@ func runMountVault(ctx context.Context, g *globalOptions, o *mountVaultOptions, 
 		defer c.Close()
 	}
 	v, err := vault.Open(ctx, st, vault.Options{Name: name, Account: cfg.RemoteAccount(vc.Remote),
-		Log: log.With(slog.String("component", "vault"))})
+		Log: log.With(slog.String("component", "vault")), CacheDir: filepath.Join(cfg.StateDir, "vaultindex")})
 	switch {
 	case errors.Is(err, vault.ErrNotVault):
 		return notVault

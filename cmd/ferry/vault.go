@@ -172,7 +172,7 @@ func (s *vaultSession) openVaults(ctx context.Context) ([]*vault.Vault, map[stri
 
 func (s *vaultSession) vaultOptions(vc *config.Vault) vault.Options {
 	return vault.Options{Name: vc.Name, Account: s.cfg.RemoteAccount(vc.Remote),
-		Log: s.log.With(slog.String("component", "vault"))}
+		Log: s.log.With(slog.String("component", "vault")), CacheDir: filepath.Join(s.cfg.StateDir, "vaultindex")}
 }
 
 func vaultLocation(vc *config.Vault) string {
