@@ -278,12 +278,17 @@ func readPackIndex(ctx context.Context, st remote.Store, key string, size int64)
 // too short for that is an error wrapping remote.ErrChecksum (it is not
 // what was written).
 func readRange(ctx context.Context, st remote.Store, key string, off, n int64) ([]byte, error) {
+	return readRangeInto(ctx, st, key, off, make([]byte, n))
+}
+
+// readRangeInto is readRange into buf, whose length is the size to read.
+func readRangeInto(ctx context.Context, st remote.Store, key string, off int64, buf []byte) ([]byte, error) {
+	n := int64(len(buf))
 	rc, err := st.Open(ctx, key, off, n)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	defer rc.Close()
-	buf := make([]byte, n)
 	if k, err := io.ReadFull(rc, buf); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("read %s: %w: %d bytes at offset %d, want %d", key, remote.ErrChecksum, k, off, n)

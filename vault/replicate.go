@@ -491,6 +491,20 @@ func (r *replicator) copyPacks(ctx context.Context, packs []packInfo, refs map[s
 	return err
 }
 
+// packBufs holds buffers for whole packs (copyPack).
+var packBufs sync.Pool
+
+// getPackBuf returns a buffer of at least size bytes.
+func getPackBuf(size int64) *[]byte {
+	if pb, ok := packBufs.Get().(*[]byte); ok && int64(cap(*pb)) >= size {
+		return pb
+	}
+	b := make([]byte, max(size, DefaultPackSize))
+	return &b
+}
+
+func putPackBuf(pb *[]byte) { packBufs.Put(pb) }
+
 // copyPack reads a pack whole from src, checks it — its bytes hash to its
 // name, its trailer is sound, every chunk in it hashes to what the trailer
 // says, and the tree's chunks are where the tree says — and stores it in
@@ -498,7 +512,15 @@ func (r *replicator) copyPacks(ctx context.Context, packs []packInfo, refs map[s
 // again).
 func (r *replicator) copyPack(ctx context.Context, p packInfo, refs []Chunk) error {
 	key := PackKey(p.sum)
-	data, err := readAll(ctx, r.src.store, key, MaxPackSize)
+	if p.size <= 0 || p.size > MaxPackSize {
+		return fmt.Errorf("source %s: %w: listed with %d bytes (valid: 1 to %d)", key, ErrFormat, p.size, int64(MaxPackSize))
+	}
+	// The listed size, read at once into a buffer used again for the next
+	// pack: growing a fresh buffer for every pack cost more than the
+	// copy. The name check below catches a pack that is not that size.
+	pb := getPackBuf(p.size)
+	defer putPackBuf(pb)
+	data, err := readRangeInto(ctx, r.src.store, key, 0, (*pb)[:p.size])
 	if err != nil {
 		return fmt.Errorf("read source pack: %w", err)
 	}

@@ -268,7 +268,8 @@ func putBytes(ctx context.Context, st remote.Store, key string, data []byte, sum
 			case <-time.After(time.Duration(attempt) * retryDelay):
 			}
 		}
-		oi, err = st.Put(ctx, key, bytes.NewReader(data), int64(len(data)), remote.PutMeta{ModTime: mtime, SHA256: sum})
+		// A Buffer lets a store use data as it is, without a copy.
+		oi, err = st.Put(ctx, key, bytes.NewBuffer(data), int64(len(data)), remote.PutMeta{ModTime: mtime, SHA256: sum})
 		if err == nil || !remote.IsRetryable(err) {
 			break
 		}

@@ -108,6 +108,10 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, me
 	if size > s.partSize {
 		return s.putMultipart(ctx, key, r, size, meta, nil)
 	}
+	if b, ok := r.(interface{ Bytes() []byte }); ok && size >= 0 && int64(len(b.Bytes())) == size {
+		// The content is in memory already (e.g. a *bytes.Buffer): no copy.
+		return s.putSingle(ctx, key, name, b.Bytes(), meta)
+	}
 	// Read size bytes, or up to a part's worth when the size is unknown.
 	var buf []byte
 	if size >= 0 && size < MiB {
@@ -167,15 +171,20 @@ func (s *Store) putBuf(pb *[]byte) {
 	}
 }
 
-// putSingle sends data in one PUT.
+// putSingle sends data in one PUT. The SHA-256 the caller gives is not
+// computed again: it is the signed payload hash and x-amz-checksum-sha256,
+// which the server checks against the body (a mismatch is ErrChecksum).
 func (s *Store) putSingle(ctx context.Context, key, name string, data []byte, meta remote.PutMeta) (remote.ObjectInfo, error) {
-	sum := sha256.Sum256(data)
-	got := hex.EncodeToString(sum[:])
-	if meta.SHA256 != "" && meta.SHA256 != got {
-		return remote.ObjectInfo{}, fmt.Errorf("s3 put %s: content hashes to %s, caller gave %s: %w", remote.PrintableKey(key), got, meta.SHA256, remote.ErrChecksum)
+	var sum []byte
+	got := meta.SHA256 // normalized by Put: 64 lower-case hex digits, or ""
+	if got != "" {
+		sum, _ = hex.DecodeString(got)
+	} else {
+		s := sha256.Sum256(data)
+		sum, got = s[:], hex.EncodeToString(s[:])
 	}
 	md := userMetadata(meta.ModTime, got)
-	md["x-amz-checksum-sha256"] = checksumHeader(sum[:])
+	md["x-amz-checksum-sha256"] = checksumHeader(sum)
 	up, err := s.core.PutObject(ctx, s.bucket, name, bytes.NewReader(data), int64(len(data)), "", got, minio.PutObjectOptions{
 		UserMetadata:         md,
 		DisableContentSha256: true, // the signed payload hash is got: the server checks it
