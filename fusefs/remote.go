@@ -471,7 +471,10 @@ func (n *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		}
 	}
 	if inStore {
-		if err := n.fsys.store.Delete(ctx, key); err != nil {
+		dctx, done := n.fsys.detached(ctx)
+		err := n.fsys.store.Delete(dctx, key)
+		done()
+		if err != nil {
 			return n.fsys.errno("unlink", key, err)
 		}
 	}
@@ -655,6 +658,10 @@ func (n *dirNode) renameFile(ctx context.Context, name string, np *dirNode, newN
 	inStore := f.inStore
 	f.mu.Unlock()
 
+	// From here the store changes: a signal to the program does not stop
+	// the move half-way (both names, or neither) — only the unmount does.
+	ctx, done := n.fsys.detached(ctx)
+	defer done()
 	var info remote.ObjectInfo
 	switch {
 	case dirty:
@@ -694,6 +701,15 @@ func (n *dirNode) renameFile(ctx context.Context, name string, np *dirNode, newN
 		n.fsys.addPending(newDir, newName, false)
 	}
 	return 0
+}
+
+// detached returns a context for a change to the store that, once begun,
+// should finish: it is not canceled when the FUSE call is interrupted (a
+// signal to the program), only when the mount stops. Call done after.
+func (f *remoteFS) detached(ctx context.Context) (_ context.Context, done func()) {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(f.bg, cancel)
+	return c, func() { stop(); cancel() }
 }
 
 // copyObject copies srcKey to dstKey: server-side when the store can, else

@@ -30,7 +30,7 @@ const (
 	// vaultFetchers bounds the chunk GETs a mount runs at once.
 	vaultFetchers = 8
 	// vaultMaxPrefetch bounds the read-ahead fetches waiting or running.
-	vaultMaxPrefetch = 32
+	vaultMaxPrefetch = 48
 	// vaultFetchAttempts is how often a chunk GET is tried when it fails
 	// transiently (remote.IsRetryable).
 	vaultFetchAttempts = 3
@@ -108,20 +108,144 @@ func (cc *chunkCache) get(ctx context.Context, c vault.Chunk) ([]byte, error) {
 	}
 }
 
-// prefetch starts fetching c, a chunk of a file of fileSize bytes, unless
-// it is cached, on its way, or too many read-ahead fetches are waiting.
-func (cc *chunkCache) prefetch(c vault.Chunk, fileSize int64) {
-	if cc.mem.has(c.SHA256) || cc.bg.Err() != nil {
-		return
-	}
-	if cc.prefetches.Load() >= vaultMaxPrefetch {
+// prefetch starts fetching chunks, the next chunks of a file of fileSize
+// bytes, except those cached or on their way, while fewer than
+// vaultMaxPrefetch read-ahead fetches wait. Chunks that lie one after the
+// other in the same pack are fetched together, with one ranged GET of up
+// to vaultRunBytes: a server serves one long read for much less than
+// many short ones.
+func (cc *chunkCache) prefetch(chunks []vault.Chunk, fileSize int64) {
+	if cc.bg.Err() != nil {
 		return
 	}
 	policy := diskSkip
 	if cc.disk != nil && fileSize <= cc.disk.max/streamFraction {
 		policy = diskTry
 	}
-	cc.start(c, true, policy)
+	var run []vault.Chunk
+	var runBytes int64
+	flush := func() {
+		switch len(run) {
+		case 0:
+		case 1:
+			cc.start(run[0], true, policy)
+		default:
+			cc.startRun(run, policy)
+		}
+		run, runBytes = nil, 0
+	}
+	for _, c := range chunks {
+		if cc.prefetches.Load()+int64(len(run)) >= vaultMaxPrefetch {
+			break
+		}
+		if cc.mem.has(c.SHA256) || cc.isInflight(c.SHA256) {
+			flush()
+			continue
+		}
+		if len(run) > 0 {
+			last := run[len(run)-1]
+			if c.Pack != last.Pack || c.Offset != last.Offset+last.Size || runBytes+c.Size > vaultRunBytes {
+				flush()
+			}
+		}
+		run = append(run, c)
+		runBytes += c.Size
+	}
+	flush()
+}
+
+// vaultRunBytes bounds the bytes of one ranged GET of adjacent chunks.
+const vaultRunBytes = 16 << 20
+
+func (cc *chunkCache) isInflight(sum string) bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	_, ok := cc.inflight[sum]
+	return ok
+}
+
+// startRun fetches run — chunks adjacent in one pack, in order — with one
+// ranged GET, handing each chunk to its waiters as soon as it is read and
+// checked. Chunks another fetch has meanwhile taken on are read but left
+// to it. After a failed read the chunks not yet delivered are fetched one
+// by one, with retries, as start would.
+func (cc *chunkCache) startRun(run []vault.Chunk, policy diskPolicy) {
+	calls := make([]*chunkCall, len(run)) // nil: someone else's
+	cc.mu.Lock()
+	n := 0
+	for i, c := range run {
+		if _, ok := cc.inflight[c.SHA256]; ok || cc.mem.has(c.SHA256) {
+			continue
+		}
+		calls[i] = &chunkCall{done: make(chan struct{})}
+		cc.inflight[c.SHA256] = calls[i]
+		n++
+	}
+	cc.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	cc.prefetches.Add(int64(n))
+	cc.wg.Go(func() {
+		deliver := func(i int, data []byte, fromStore bool, err error) {
+			call := calls[i]
+			calls[i] = nil
+			cc.prefetches.Add(-1)
+			cc.finish(run[i], call, data, fromStore, err, true, policy)
+		}
+		left := 0 // chunks to fetch: not in the disk cache
+		for i, c := range run {
+			if calls[i] == nil {
+				continue
+			}
+			if cc.disk != nil {
+				if data := cc.disk.get(c); data != nil {
+					cc.diskHits.Add(1)
+					deliver(i, data, false, nil)
+					continue
+				}
+			}
+			left++
+		}
+		if left > 0 {
+			cc.readRun(run, calls, deliver)
+		}
+		// What the run did not deliver (a read failed): one by one.
+		for i := range run {
+			if calls[i] != nil {
+				data, fromStore, err := cc.load(run[i])
+				deliver(i, data, fromStore, err)
+			}
+		}
+	})
+}
+
+// readRun reads run with one ranged GET and delivers the chunks that have
+// a call, in order, until the end or the first failure.
+func (cc *chunkCache) readRun(run []vault.Chunk, calls []*chunkCall, deliver func(int, []byte, bool, error)) {
+	select {
+	case cc.fetchers <- struct{}{}:
+	case <-cc.bg.Done():
+		return
+	}
+	defer func() { <-cc.fetchers }()
+	first, last := run[0], run[len(run)-1]
+	key := vaultChunkKey(first)
+	rc, err := cc.store.Open(cc.bg, key, first.Offset, last.Offset+last.Size-first.Offset)
+	if err != nil {
+		return
+	}
+	defer rc.Close()
+	cc.storeReads.Add(1)
+	for i, c := range run {
+		data, err := readChunkFrom(rc, c)
+		if err != nil {
+			return
+		}
+		if calls[i] != nil {
+			deliver(i, data, true, nil)
+		}
+	}
 }
 
 // streamFraction: the chunks read ahead in a file larger than the disk
@@ -154,25 +278,31 @@ func (cc *chunkCache) start(c vault.Chunk, prefetch bool, policy diskPolicy) (*c
 			defer cc.prefetches.Add(-1)
 		}
 		data, fromStore, err := cc.load(c)
-		if err == nil {
-			cc.mem.add(c.SHA256, data)
-		}
-		cc.mu.Lock()
-		delete(cc.inflight, c.SHA256)
-		cc.mu.Unlock()
-		call.data, call.err = data, err
-		close(call.done)
-		if err != nil {
-			if prefetch && cc.bg.Err() == nil {
-				cc.log.Warn("read-ahead of a chunk failed", slog.String("chunk", c.SHA256), slog.Any("err", err))
-			}
-			return
-		}
-		if fromStore && cc.disk != nil && policy != diskSkip {
-			cc.disk.offer(c.SHA256, data, policy == diskKeep)
-		}
+		cc.finish(c, call, data, fromStore, err, prefetch, policy)
 	})
 	return call, true
+}
+
+// finish ends the fetch of c: the chunk goes to the memory cache, its
+// waiters get it (or err), and one fetched from the store goes to the
+// disk cache as policy says.
+func (cc *chunkCache) finish(c vault.Chunk, call *chunkCall, data []byte, fromStore bool, err error, prefetch bool, policy diskPolicy) {
+	if err == nil {
+		cc.mem.add(c.SHA256, data)
+	}
+	cc.mu.Lock()
+	delete(cc.inflight, c.SHA256)
+	cc.mu.Unlock()
+	call.data, call.err = data, err
+	close(call.done)
+	switch {
+	case err != nil:
+		if prefetch && cc.bg.Err() == nil {
+			cc.log.Warn("read-ahead of a chunk failed", slog.String("chunk", c.SHA256), slog.Any("err", err))
+		}
+	case fromStore && cc.disk != nil && policy != diskSkip:
+		cc.disk.offer(c.SHA256, data, policy == diskKeep)
+	}
 }
 
 // load reads c from the disk cache or, failing that, the store.
@@ -221,8 +351,15 @@ func (cc *chunkCache) fetch(c vault.Chunk) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	defer rc.Close()
+	return readChunkFrom(rc, c)
+}
+
+// readChunkFrom reads c's bytes from r, positioned at them, and checks
+// them against c's SHA-256.
+func readChunkFrom(r io.Reader, c vault.Chunk) ([]byte, error) {
+	key := vaultChunkKey(c)
 	data := make([]byte, c.Size)
-	n, err := io.ReadFull(rc, data)
+	n, err := io.ReadFull(r, data)
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		return nil, fmt.Errorf("read %s: %w: %d bytes stored at offset %d, the tree says %d", key, remote.ErrChecksum, n, c.Offset, c.Size)

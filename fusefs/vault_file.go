@@ -17,8 +17,8 @@ import (
 // fetched in the background, up to vaultReadAheadBytes and at most
 // vaultReadAheadChunks ahead, and at least one.
 const (
-	vaultReadAheadBytes  = 16 << 20
-	vaultReadAheadChunks = 16
+	vaultReadAheadBytes  = 32 << 20
+	vaultReadAheadChunks = 32
 )
 
 // vaultFileNode is a file of a backup.
@@ -93,6 +93,15 @@ func (n *vaultFileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte,
 	first, lastChunk := n.chunkAt(off), n.chunkAt(end-1)
 	n.readAhead(h, first, lastChunk)
 
+	if first == lastChunk {
+		// Within one chunk: hand the kernel the cached bytes themselves
+		// (chunks never change once fetched), no copy into dest.
+		data, err := n.chunk(ctx, h, first)
+		if err != nil {
+			return nil, n.fsys.errno("read", n.describe(), err)
+		}
+		return fuse.ReadResultData(data[off-n.offs[first] : end-n.offs[first]]), 0
+	}
 	w := 0
 	for i, pos := first, off; pos < end; i++ {
 		data, err := n.chunk(ctx, h, i)
@@ -149,11 +158,18 @@ func (n *vaultFileNode) readAhead(h *vaultHandle, first, last int) {
 		bytes += n.e.Chunks[j].Size
 		to = j
 	}
+	// The window is topped up in steps of half of it (or to the file's
+	// end), not a chunk at a time, so that chunks adjacent in a pack go in
+	// one GET (chunkCache.prefetch).
+	if to < len(n.e.Chunks)-1 && to-from+1 < (to-last+1)/2 {
+		h.mu.Unlock()
+		return
+	}
 	if to > h.ahead {
 		h.ahead = to
 	}
 	h.mu.Unlock()
-	for j := from; j <= to; j++ {
-		n.fsys.chunks.prefetch(n.e.Chunks[j], n.e.Size)
+	if from <= to {
+		n.fsys.chunks.prefetch(n.e.Chunks[from:to+1], n.e.Size)
 	}
 }

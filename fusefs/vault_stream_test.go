@@ -2,11 +2,17 @@ package fusefs
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ferrysync/ferry/remote"
+	"github.com/ferrysync/ferry/remote/mem"
 	"github.com/ferrysync/ferry/vault"
 )
 
@@ -49,4 +55,61 @@ func TestVaultStreamSkipsDiskCache(t *testing.T) {
 			t.Errorf("the disk cache holds %d of the file's %d chunks; want the first (asked for), not the ones read ahead", stored, chunks)
 		}
 	})
+}
+
+// runStore counts the ranged reads of packs and can refuse those longer
+// than one chunk, as a server failing mid-way would.
+type runStore struct {
+	remote.Store
+	opens      atomic.Int64
+	failLonger int64 // > 0: reads longer than this fail (retryable)
+}
+
+func (s *runStore) Open(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
+	s.opens.Add(1)
+	if s.failLonger > 0 && length > s.failLonger {
+		return nil, remote.Retryable(errors.New("connection reset"))
+	}
+	return s.Store.Open(ctx, key, off, length)
+}
+
+// Read-ahead fetches chunks adjacent in a pack with one ranged read, and
+// each arrives whole and checked; when that read fails, the chunks are
+// fetched one by one.
+func TestChunkCachePrefetchRuns(t *testing.T) {
+	t.Parallel()
+	for _, fail := range []bool{false, true} {
+		st := &runStore{Store: mem.New()}
+		datas := [][]byte{[]byte("first chunk"), []byte("second"), []byte("third, longer chunk"), []byte("4th")}
+		_, sum := putPack(t, st.Store, datas...)
+		var chunks []vault.Chunk
+		var off int64
+		for _, d := range datas {
+			c := chunkOf(d)
+			c.Pack, c.Offset = sum, off
+			off += c.Size
+			chunks = append(chunks, c)
+		}
+		if fail {
+			st.failLonger = 32
+		}
+		bg, cancel := context.WithCancel(context.Background())
+		cc := newChunkCache(st, bg, 1<<20, nil, testLogger(t, slog.LevelError))
+		cc.prefetch(chunks, off)
+		for i, c := range chunks {
+			got, err := cc.get(context.Background(), c)
+			if err != nil || !bytes.Equal(got, datas[i]) {
+				t.Errorf("fail=%v: chunk %d: %q, %v", fail, i, got, err)
+			}
+		}
+		cancel()
+		cc.close()
+		want := int64(1)
+		if fail {
+			want = 1 + int64(len(chunks)) // the failed run, then one read each
+		}
+		if got := st.opens.Load(); got != want {
+			t.Errorf("fail=%v: %d ranged reads, want %d", fail, got, want)
+		}
+	}
 }
