@@ -505,11 +505,11 @@ func getPackBuf(size int64) *[]byte {
 
 func putPackBuf(pb *[]byte) { packBufs.Put(pb) }
 
-// copyPack reads a pack whole from src, checks it — its bytes hash to its
-// name, its trailer is sound, every chunk in it hashes to what the trailer
-// says, and the tree's chunks are where the tree says — and stores it in
-// dst with its SHA-256 (a store that hashes what it receives checks it
-// again).
+// copyPack reads a pack whole from src, checks it — its trailer is sound,
+// every chunk in it hashes to what the trailer says, and the tree's chunks
+// are where the tree says — and stores it in dst with its SHA-256, which
+// dst checks the bytes against (a pack damaged as a whole fails there and
+// is reported as the source's).
 func (r *replicator) copyPack(ctx context.Context, p packInfo, refs []Chunk) error {
 	key := PackKey(p.sum)
 	if p.size <= 0 || p.size > MaxPackSize {
@@ -524,9 +524,9 @@ func (r *replicator) copyPack(ctx context.Context, p packInfo, refs []Chunk) err
 	if err != nil {
 		return fmt.Errorf("read source pack: %w", err)
 	}
-	if got := sumHex(data); got != p.sum {
-		return fmt.Errorf("source %s: %w: content hashes to %s", key, remote.ErrChecksum, got)
-	}
+	// The pack's own SHA-256 is checked by the destination's Put, which
+	// refuses content that does not hash to the name (remote.Store); the
+	// chunks and the trailer are checked here.
 	entries, err := DecodePack(data)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", key, err)
@@ -541,6 +541,11 @@ func (r *replicator) copyPack(ctx context.Context, p packInfo, refs []Chunk) err
 		}
 	}
 	if err := putBytes(ctx, r.dst.store, key, data, p.sum, time.Now()); err != nil {
+		if errors.Is(err, remote.ErrChecksum) {
+			if got := sumHex(data); got != p.sum {
+				return fmt.Errorf("source %s: %w: content hashes to %s", key, remote.ErrChecksum, got)
+			}
+		}
 		return fmt.Errorf("copy pack: %w", err)
 	}
 	last := entries[len(entries)-1]
