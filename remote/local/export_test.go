@@ -8,3 +8,9 @@ var (
 
 // StaleTemp is staleTemp, for the tests.
 const StaleTemp = staleTemp
+
+// For the tests of the temporary files' rules.
+var (
+	IsTempName = isTempName
+	StaleSince = staleSince
+)

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/ferrysync/ferry/remote"
 )
@@ -72,8 +71,11 @@ func (s *Store) readDir(d *os.Root, dirPath string) ([]entry, error) {
 		}
 		if strings.HasPrefix(name, tempPrefix) && fi.Mode().IsRegular() {
 			// A Put in progress, or one a crash interrupted: that one is
-			// removed once nothing has written to it for staleTemp.
-			if time.Since(fi.ModTime()) > staleTemp {
+			// removed once its inode has not changed for staleTemp (ctime:
+			// a Put sets the file's mtime to the source's before the
+			// rename). Only names Put makes are touched, never a file of
+			// someone else's that happens to start the same.
+			if isTempName(name) && staleSince(fi, staleTemp) {
 				d.Remove(name) // best effort: a read-only source keeps it
 			}
 			continue

@@ -24,10 +24,26 @@ import (
 // never reports such names and Put refuses keys that use it.
 const tempPrefix = ".ferry-tmp-"
 
-// staleTemp is how long a temporary file must have been left unwritten
-// before a listing removes it as the leftover of a Put that a crash (or a
-// SIGKILL) interrupted. A Put in progress writes to its file all along.
+// staleTemp is how long a temporary file's inode must have been left
+// unchanged (ctime) before a listing removes it as the leftover of a Put
+// that a crash (or a SIGKILL) interrupted. A Put in progress writes to its
+// file all along.
 const staleTemp = 24 * time.Hour
+
+// isTempName reports whether name is one Put gives its temporary files:
+// tempPrefix and 16 lower-case hex digits.
+func isTempName(name string) bool {
+	rest, ok := strings.CutPrefix(name, tempPrefix)
+	if !ok || len(rest) != 16 {
+		return false
+	}
+	for _, c := range rest {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Store is a remote.Store over a local directory. It is safe for
 // concurrent use. Close releases the directory.
@@ -227,7 +243,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, me
 // or "".
 func (s *Store) createTemp(dir string) (f *os.File, name, created string, err error) {
 	for attempt := 0; ; attempt++ {
-		name = path.Join(dir, tempPrefix+strconv.FormatUint(rand.Uint64(), 36))
+		name = path.Join(dir, fmt.Sprintf("%s%016x", tempPrefix, rand.Uint64()))
 		f, err = s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 		switch {
 		case err == nil:

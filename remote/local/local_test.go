@@ -469,18 +469,51 @@ func TestTempFilesNeverListed(t *testing.T) {
 		}
 	}
 
-	// The leftover of a killed Put, unwritten for longer than StaleTemp,
-	// is removed by the next listing; a fresh one stays.
+	// A file that only looks like a temporary one is never removed, even
+	// with an old mtime (its ctime is what counts, and it is not a name
+	// Put makes).
 	old := time.Now().Add(-local.StaleTemp - time.Hour)
 	if err := os.Chtimes(filepath.Join(dir, "d/.ferry-tmp-def"), old, old); err != nil {
 		t.Fatal(err)
 	}
 	listAll(t, s, "")
-	if _, err := os.Stat(filepath.Join(dir, "d/.ferry-tmp-def")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("stale temporary file after a listing: %v; want it removed", err)
+	if _, err := os.Stat(filepath.Join(dir, "d/.ferry-tmp-def")); err != nil {
+		t.Errorf("a user's file named like a temporary one was removed: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, ".ferry-tmp-abc")); err != nil {
-		t.Errorf("fresh temporary file after a listing: %v; want it kept", err)
+}
+
+// Which names are Put's temporary files, and when one is stale (its ctime,
+// which a test cannot set, so the rule is checked on a fresh file).
+func TestTempFileRules(t *testing.T) {
+	for name, want := range map[string]bool{
+		".ferry-tmp-0123456789abcdef":  true,
+		".ferry-tmp-0123456789ABCDEF":  false,
+		".ferry-tmp-0123456789abcde":   false,
+		".ferry-tmp-notes":             false,
+		".ferry-tmp-0123456789abcdefg": false,
+		"ferry-tmp-0123456789abcdef":   false,
+	} {
+		if got := local.IsTempName(name); got != want {
+			t.Errorf("IsTempName(%q) = %v, want %v", name, got, want)
+		}
+	}
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if local.StaleSince(fi, time.Hour) {
+		t.Error("a file changed just now (ctime) is stale because of its old mtime")
+	}
+	if !local.StaleSince(fi, -time.Hour) {
+		t.Error("a file is not stale for a negative age")
 	}
 }
 

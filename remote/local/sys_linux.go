@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -67,6 +68,16 @@ func rmdir(r *os.Root, dir string) error {
 		return cerr
 	}
 	return err
+}
+
+// staleSince reports whether fi's inode last changed (ctime) longer than d
+// ago.
+func staleSince(fi fs.FileInfo, d time.Duration) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	return time.Since(time.Unix(st.Ctim.Sec, st.Ctim.Nsec)) > d
 }
 
 // etag identifies one version of a file: its inode, size, mtime and ctime.

@@ -8,11 +8,16 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"os"
+	"time"
 )
 
 var errNoXattr = errors.New("extended attributes are not supported on this platform")
 
 func getXattr(*os.File) (string, bool) { return "", false }
+
+// staleSince: without a portable ctime, no temporary file is taken for a
+// leftover.
+func staleSince(fs.FileInfo, time.Duration) bool { return false }
 
 func setXattr(*os.File, string) error { return errNoXattr }
 
