@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,4 +98,43 @@ type brokenListStore struct {
 func (s *brokenListStore) List(context.Context, string, func(remote.ObjectInfo) error) error {
 	s.lists.Add(1)
 	return errors.New("listing broke")
+}
+
+// A plan whose destination changed checks it whatever the last check of
+// the old one; a job of listed files looks its files up every time; the
+// job's meta says which happened.
+func TestDestCheckNewEndsAndListedFiles(t *testing.T) {
+	f := newFixture(t)
+	src, dstA, dstB := mem.New(), mem.New(), mem.New()
+	seed(t, src, 6)
+	p := &Plan{Name: "p", Source: src, Dest: dstA, SourceDesc: "src", DestDesc: "a", RecheckDestination: time.Hour}
+	f.run(p, RunOptions{})
+	j := f.run(p, RunOptions{})
+	if m := j.Meta[metaDestCheck]; !strings.HasPrefix(m, "trusted the file index") {
+		t.Errorf("second scan's meta %q, want it to say the index was trusted", m)
+	}
+
+	p.Dest, p.DestDesc = dstB, "b"
+	j = f.run(p, RunOptions{})
+	if j.Counters.FilesTransferred != 6 {
+		t.Errorf("first scan to a new destination: %+v, want all 6 sent", j.Counters)
+	}
+	if m := j.Meta[metaDestCheck]; !strings.Contains(m, "ends changed") {
+		t.Errorf("meta %q, want it to say the plan's ends changed", m)
+	}
+	equalContents(t, src, dstB)
+
+	// Listed files: a copy deleted at the destination comes back at once.
+	if err := dstB.Delete(context.Background(), "d1/f001.txt"); err != nil {
+		t.Fatal(err)
+	}
+	lp := &Plan{Name: "p", Source: src, Dest: dstB, SourceDesc: "src", DestDesc: "b", Mode: ModeFiles,
+		Files: []string{"d1/f001.txt", "d2/f002.txt"}, RecheckDestination: time.Hour}
+	j = f.run(lp, RunOptions{})
+	if j.Counters.FilesTransferred != 1 || j.Counters.FilesUnchanged != 1 {
+		t.Errorf("listed files: %+v, want the deleted one sent and the other unchanged", j.Counters)
+	}
+	if c, _ := read(t, dstB, "d1/f001.txt"); c != "content 1" {
+		t.Errorf("restored copy %q", c)
+	}
 }

@@ -19,7 +19,7 @@ const statBudget = 64
 type destLookup struct {
 	store   remote.Store
 	ordered bool
-	check   bool // a scan that checks the files the index knows (listed)
+	check   bool // check the files the index knows (listed in a scan, else find)
 	failed  error
 	stats   int
 	cursor  *listCursor // the full listing, for files the index does not know
@@ -27,7 +27,7 @@ type destLookup struct {
 }
 
 func newDestLookup(s remote.Store, ordered, check bool) *destLookup {
-	return &destLookup{store: s, ordered: ordered, check: ordered && check}
+	return &destLookup{store: s, ordered: ordered, check: check}
 }
 
 func (l *destLookup) find(ctx context.Context, key string) (remote.ObjectInfo, bool, error) {

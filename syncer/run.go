@@ -334,17 +334,25 @@ func (r *run) decide(ctx context.Context, sl *slicer, src remote.ObjectInfo) err
 	}
 }
 
-// checkDestination handles a file the index says is in sync: in a scan
-// that checks the destination (wantDestCheck) it looks the file up in the
-// destination's listing (read once, in the background — no request per
-// file) so that a copy deleted or changed behind Ferry's back is noticed
-// and, as the conflict policy allows, sent again.
+// checkDestination handles a file the index says is in sync: in a job
+// that checks the destination (wantDestCheck) it looks the file up — in a
+// scan in the destination's listing (read once, in the background, no
+// request per file), in a job of listed files with a Stat — so that a copy
+// deleted or changed behind Ferry's back is noticed and, as the conflict
+// policy allows, sent again.
 func (r *run) checkDestination(ctx context.Context, sl *slicer, src remote.ObjectInfo, entry state.FileEntry) error {
 	if !r.look.check {
 		r.c.filesUnchanged.Add(1)
 		return nil
 	}
-	dst, exists, err := r.look.listed(ctx, src.Key)
+	var dst remote.ObjectInfo
+	var exists bool
+	var err error
+	if r.look.ordered {
+		dst, exists, err = r.look.listed(ctx, src.Key)
+	} else {
+		dst, exists, err = r.look.find(ctx, src.Key) // a job of listed files: a Stat each
+	}
 	switch {
 	case err != nil:
 		if ctx.Err() != nil {

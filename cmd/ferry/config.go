@@ -152,6 +152,13 @@ func writeCheckSummary(out io.Writer, cfg *config.Config, now time.Time) error {
 		w.printf("      mode %s, conflict %s, verify %s, workers %d, tasks of ≤%d files / ≤%s\n",
 			p.Mode, p.Conflict, p.Verify, p.Workers, p.MaxFilesPerTask, p.MaxBytesPerTask)
 		w.printf("      schedule: %s\n", checkScheduleText(p.Schedule, now))
+		if p.Mode == config.ModeScan {
+			if p.RecheckDestination.Duration == 0 {
+				w.printf("      destination: listed on every scan\n")
+			} else {
+				w.printf("      destination: listed when the last listing is %s old (recheck_destination)\n", p.RecheckDestination)
+			}
+		}
 		if p.Watch {
 			w.printf("      watch: on (run %s after the last change, at most %s after the first)\n", p.WatchDelay, p.WatchMaxDelay)
 		}

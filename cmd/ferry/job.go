@@ -120,6 +120,9 @@ func newJobShowCommand(g *globalOptions) *cobra.Command {
 			if o := j.Meta["origin"]; o != "" {
 				fmt.Fprintf(tw, "Changes from\t%s\n", o)
 			}
+			if c := j.Meta["destination_check"]; c != "" {
+				fmt.Fprintf(tw, "Destination check\t%s\n", c)
+			}
 			fmt.Fprintf(tw, "Started\t%s\n", timeStr(j.Started))
 			fmt.Fprintf(tw, "Ended\t%s\n", timeStr(j.Ended))
 			fmt.Fprintf(tw, "Duration\t%s\n", jobDuration(j))

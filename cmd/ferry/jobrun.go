@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/ferrysync/ferry/config"
 	"github.com/ferrysync/ferry/state"
@@ -77,6 +78,10 @@ func printJobSummary(w io.Writer, j *state.Job) {
 	}
 	if j.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", j.Error)
+	}
+	if c, ok := strings.CutPrefix(j.Meta["destination_check"], "trusted the file index: "); ok {
+		// Say it: "unchanged" then rests on Ferry's records, not a look.
+		fmt.Fprintf(w, "  destination not listed (%s); --check-destination lists it now\n", c)
 	}
 	printJobCounters(w, j)
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -77,7 +76,7 @@ path, "/tmp/*" is anchored at the root, "cache/" a whole directory.`,
 	f.BoolVar(&o.delete, "delete", false, "delete files at DST that are not at SRC (after all copies succeed)")
 	f.StringVar(&o.maxDelete, "max-delete", "50%", "refuse to delete more than this share or count of DST")
 	f.BoolVar(&o.dryRun, "dry-run", false, "show what would be copied and deleted; write nothing")
-	f.StringVar(&o.recheckDest, "recheck-destination", "24h", "trust the record of what DST holds this long before listing DST again (0s: every run)")
+	f.StringVar(&o.recheckDest, "recheck-destination", "24h", "trust the record of what DST holds this long before listing DST again, e.g. 6h or 7d (0s: every run)")
 	f.BoolVar(&o.checkDest, "check-destination", false, checkDestinationUsage)
 	return cmd
 }
@@ -171,9 +170,9 @@ func (o *syncOptions) plan(srcArg, dstArg string) (*config.Plan, error) {
 	if err != nil {
 		return nil, usageErrorf("--max-delete %q: %v", o.maxDelete, err)
 	}
-	recheck, err := time.ParseDuration(o.recheckDest)
-	if err != nil || recheck < 0 {
-		return nil, usageErrorf("--recheck-destination %q: a duration such as 24h, 30m or 0s (every run)", o.recheckDest)
+	recheck, err := config.ParseDuration(o.recheckDest)
+	if err != nil {
+		return nil, usageErrorf("--recheck-destination: %v; 0s lists DST on every run", err)
 	}
 	cp := &config.Plan{
 		Name:            adhocPlanName(src, dst),
@@ -190,7 +189,7 @@ func (o *syncOptions) plan(srcArg, dstArg string) (*config.Plan, error) {
 		Delete:          o.delete,
 		MaxDelete:       maxDelete,
 
-		RecheckDestination: config.Duration{Duration: recheck},
+		RecheckDestination: recheck,
 	}
 	if o.filesFrom != "" {
 		files, err := readFilesFrom(o.filesFrom)

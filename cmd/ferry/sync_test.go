@@ -72,8 +72,29 @@ func TestSyncRecheckDestination(t *testing.T) {
 		t.Errorf("--recheck-destination 0s: %+v, want the deleted copy sent again", c)
 	}
 
-	_, stderr, code := runFerry(t, "--config", cfg, "sync", src, dst, "--recheck-destination", "soon")
-	if code != exitUsage || !strings.Contains(stderr, `--recheck-destination "soon"`) {
+	// The summary says when the destination was not looked at.
+	stdout, stderr, code := runFerry(t, "--config", cfg, "sync", src, dst)
+	if code != exitOK || !strings.Contains(stdout, "destination not listed (last checked ") || !strings.Contains(stdout, "--check-destination") {
+		t.Errorf("summary of a run that trusted the index (exit %d):\n%s%s", code, stdout, stderr)
+	}
+
+	// A sync of listed files looks each one up at the destination.
+	list := filepath.Join(dir, "list.txt")
+	if err := os.WriteFile(list, []byte("sub/b.txt\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c := sync("--files-from", list); c.Counters.FilesUnchanged != 1 {
+		t.Fatalf("first sync of the list (the file is there): %+v", c)
+	}
+	if err := os.Remove(filepath.Join(dst, "sub/b.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if c := sync("--files-from", list); c.Counters.FilesTransferred != 1 {
+		t.Errorf("--files-from after a copy was deleted: %+v, want it sent again", c)
+	}
+
+	_, stderr, code = runFerry(t, "--config", cfg, "sync", src, dst, "--recheck-destination", "soon")
+	if code != exitUsage || !strings.Contains(stderr, `--recheck-destination: invalid duration "soon"`) {
 		t.Errorf("bad --recheck-destination: exit %d, %s", code, stderr)
 	}
 }
