@@ -101,7 +101,7 @@ func (d *Daemon) plans() []PlanInfo {
 
 func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	cfg := d.config()
-	writeJSON(w, http.StatusOK, Status{Running: true, PID: pidSelf(), Started: d.started, Config: cfg.File, Socket: cfg.Socket, Plans: d.plans()})
+	writeJSON(w, http.StatusOK, Status{Running: true, PID: pidSelf(), Started: d.started, Config: cfg.File, Socket: d.boot.Socket, Plans: d.plans()})
 }
 
 func (d *Daemon) handlePlans(w http.ResponseWriter, r *http.Request) {

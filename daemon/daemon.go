@@ -47,8 +47,11 @@ type Daemon struct {
 	metrics *metrics
 	alerts  *alerter
 
-	mu     sync.Mutex
-	cfg    *config.Config
+	mu  sync.Mutex
+	cfg *config.Config
+	// boot is the configuration the daemon started with: its state_dir,
+	// socket, metrics_listen and mounts stay in force until a restart.
+	boot   *config.Config
 	queues map[string]*planQueue
 	// generation is canceled when the config is replaced: it stops the
 	// schedule timers, probes and watchers of the old config.
@@ -78,7 +81,7 @@ func New(opts Options) (*Daemon, *config.Config, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	d := &Daemon{opts: opts, log: opts.Logger, cfg: cfg, queues: map[string]*planQueue{},
+	d := &Daemon{opts: opts, log: opts.Logger, cfg: cfg, boot: cfg, queues: map[string]*planQueue{},
 		remoteDown: map[string]bool{}, metrics: newMetrics(), drain: make(chan struct{})}
 	d.alerts = newAlerter(d.log.With(slog.String("component", "alerts")))
 	return d, cfg, nil
@@ -272,31 +275,30 @@ func (d *Daemon) reload(runCtx context.Context) {
 			slog.String("config", d.opts.ConfigPath), slog.String("problems", err.Error()))
 		return
 	}
-	old := d.config()
 	if err := d.apply(runCtx, cfg); err != nil {
 		d.log.Error("reload failed", slog.Any("err", err))
 		return
 	}
 	d.log.Info("configuration reloaded", slog.String("config", cfg.File), slog.Int("plans", len(cfg.Plans)))
-	for _, key := range restartOnly(old, cfg) {
-		d.log.Warn("a changed setting takes effect at the next start of the daemon, not at a reload",
+	for _, key := range restartOnly(d.boot, cfg) {
+		d.log.Warn("a changed setting takes effect at the next start of the daemon, not at a reload; the daemon keeps the value it started with",
 			slog.String("key", key))
 	}
 }
 
-// restartOnly names the settings that differ between old and cfg but that
-// a reload does not apply: where the daemon keeps its state and listens,
-// and its mounts.
+// restartOnly names the settings that differ between old (the
+// configuration the daemon started with) and cfg but that a reload does
+// not apply: where the daemon keeps its state and listens, and its mounts.
 func restartOnly(old, cfg *config.Config) []string {
 	var keys []string
-	if old.StateDir != cfg.StateDir {
-		keys = append(keys, "state_dir")
-	}
-	if old.Socket != cfg.Socket {
-		keys = append(keys, "socket")
-	}
-	if old.MetricsListen != cfg.MetricsListen {
-		keys = append(keys, "metrics_listen")
+	for _, s := range []struct{ key, old, new string }{
+		{"state_dir", old.StateDir, cfg.StateDir},
+		{"socket", old.Socket, cfg.Socket},
+		{"metrics_listen", old.MetricsListen, cfg.MetricsListen},
+	} {
+		if s.old != s.new {
+			keys = append(keys, fmt.Sprintf("%s (in use %q, in the file %q)", s.key, s.old, s.new))
+		}
 	}
 	if !reflect.DeepEqual(old.Mounts, cfg.Mounts) {
 		keys = append(keys, "mounts")

@@ -37,7 +37,7 @@ func (d *Daemon) openVault(ctx context.Context, cfg *config.Config, name string)
 		}
 	}
 	v, err = vault.Open(ctx, st, vault.Options{Name: name, Account: cfg.RemoteAccount(vc.Remote),
-		Log: d.log.With(slog.String("component", "vault"), slog.String("vault", name)), CacheDir: filepath.Join(cfg.StateDir, "vaultindex")})
+		Log: d.log.With(slog.String("component", "vault"), slog.String("vault", name)), CacheDir: filepath.Join(d.boot.StateDir, "vaultindex")})
 	if err != nil {
 		closeFn()
 		return nil, nil, err

@@ -304,6 +304,7 @@ func (b *builder) upload(ctx context.Context, pb *packBuilder) error {
 		return fmt.Errorf("upload pack: %w", err)
 	}
 	b.v.cache.put(sum, data[tailAt:])
+	b.v.cache.clearDamaged(sum) // written anew, whole
 	b.idx.addPack(packInfo{sum: sum, size: int64(len(data)), chunks: len(pb.entries)}, pb.entries)
 	b.upPacks.Add(1)
 	b.upChunks.Add(int64(len(pb.entries)))
@@ -549,13 +550,14 @@ func (b *builder) walk(ctx context.Context, files chan<- fileJob) error {
 }
 
 // unchanged reports whether cur (fresh from Lstat) is the parent's entry
-// old, unmodified, with all the packs of its chunks still in the vault.
+// old, unmodified, with all the packs of its chunks still in the vault and
+// trusted (a damaged one's chunks are read and stored again).
 func (b *builder) unchanged(old, cur *Entry) bool {
 	if old.Size != cur.Size || !old.MTime.Equal(cur.MTime) || old.Inode == 0 || old.Inode != cur.Inode {
 		return false
 	}
 	for _, c := range old.Chunks {
-		if !b.idx.hasPack(c.Pack) {
+		if !b.idx.trusted(c.Pack) {
 			return false
 		}
 	}

@@ -375,6 +375,10 @@ func DecodeInfo(data []byte) (*Info, error) {
 		return nil, err
 	}
 	switch {
+	case in.Format >= 1 && in.Format < FormatVersion:
+		return nil, formatErr(infoKey, "vault format %d, written by an earlier Ferry; this Ferry reads format %d only "+
+			"(its backups stay readable by the Ferry that made them; for this one, create a new vault with ferry vault init and back up into it)",
+			in.Format, FormatVersion)
 	case in.Format != FormatVersion:
 		return nil, formatErr(infoKey, "format %d; this Ferry reads format %d", in.Format, FormatVersion)
 	case !vaultIDPat.MatchString(in.ID):

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,6 +85,16 @@ func (x *packIndex) hasPack(sum string) bool {
 	return ok
 }
 
+// trusted reports whether the vault holds the pack named sum and its
+// chunks can be relied on: its trailer was read, and no verify on this
+// host found it damaged.
+func (x *packIndex) trusted(sum string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	pos, ok := x.packs[hexKey(sum)]
+	return ok && x.list[pos].chunks >= 0
+}
+
 // claim reports whether the chunk sum is neither in a pack nor claimed,
 // and claims it: the caller must then store it.
 func (x *packIndex) claim(sum string) bool {
@@ -158,6 +169,13 @@ func (v *Vault) loadIndex(ctx context.Context, onPack func(packInfo, []PackEntry
 	err := v.listPacks(ctx, func(sum string, oi remote.ObjectInfo) error {
 		p := packInfo{sum: sum, size: oi.Size, mtime: oi.ModTime}
 		listed[sum] = true
+		if v.cache.isDamaged(sum) {
+			// Verify found it damaged: known, but none of its chunks
+			// is trusted.
+			p.chunks = -1
+			idx.addPack(p, nil)
+			return nil
+		}
 		if entries, ok := v.cache.get(sum, oi.Size); ok {
 			add(p, entries)
 			return nil
@@ -330,7 +348,9 @@ func (c *indexCache) keepOnly(keep map[string]bool) {
 			switch {
 			case ValidSHA256(name) && name[:2] == sub.Name() && keep[name]:
 				continue
-			case ValidSHA256(name):
+			case strings.HasSuffix(name, damagedSuffix) && keep[strings.TrimSuffix(name, damagedSuffix)]:
+				continue
+			case ValidSHA256(name), ValidSHA256(strings.TrimSuffix(name, damagedSuffix)):
 			default:
 				if fi, err := f.Info(); err != nil || time.Since(fi.ModTime()) < staleTemp {
 					continue // another process may be writing it
@@ -343,6 +363,40 @@ func (c *indexCache) keepOnly(keep map[string]bool) {
 	}
 }
 
+// damagedSuffix marks a pack that verify found damaged: the file
+// <sum>.damaged beside its cached tail.
+const damagedSuffix = ".damaged"
+
+// markDamaged records that verify found pack sum damaged.
+func (c *indexCache) markDamaged(sum string) {
+	if c == nil {
+		return
+	}
+	p := c.path(sum) + damagedSuffix
+	if err := atomicfile.WriteFile(p, nil, time.Time{}); err != nil {
+		c.log.Warn("pack index cache: record a damaged pack", slog.String("file", p), slog.Any("err", err))
+	}
+}
+
+// isDamaged reports whether verify found pack sum damaged.
+func (c *indexCache) isDamaged(sum string) bool {
+	if c == nil {
+		return false
+	}
+	_, err := os.Lstat(c.path(sum) + damagedSuffix)
+	return err == nil
+}
+
+// clearDamaged forgets the damage of pack sum: a backup wrote it anew.
+func (c *indexCache) clearDamaged(sum string) {
+	if c == nil {
+		return
+	}
+	if err := os.Remove(c.path(sum) + damagedSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		c.log.Debug("pack index cache: remove", slog.String("file", c.path(sum)+damagedSuffix), slog.Any("err", err))
+	}
+}
+
 // forget removes the cached tail of a pack (prune deleted it).
 func (c *indexCache) forget(sum string) {
 	if c == nil {
@@ -351,4 +405,5 @@ func (c *indexCache) forget(sum string) {
 	if err := os.Remove(c.path(sum)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		c.log.Debug("pack index cache: remove", slog.String("file", c.path(sum)), slog.Any("err", err))
 	}
+	c.clearDamaged(sum)
 }

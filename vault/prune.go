@@ -51,27 +51,27 @@ type PruneOptions struct {
 // PruneStats count what Prune did.
 type PruneStats struct {
 	// ReferencedChunks and ReferencedPacks count what the backups use.
-	ReferencedChunks int64
-	ReferencedPacks  int64
+	ReferencedChunks int64 `json:"referenced_chunks"`
+	ReferencedPacks  int64 `json:"referenced_packs"`
 	// PacksDeleted counts the packs no backup uses that were deleted,
 	// ChunksDeleted the chunks in them, and BytesDeleted their size.
-	PacksDeleted  int64
-	ChunksDeleted int64
-	BytesDeleted  int64
-	TreesDeleted  int64
+	PacksDeleted  int64 `json:"packs_deleted"`
+	ChunksDeleted int64 `json:"chunks_deleted"`
+	BytesDeleted  int64 `json:"bytes_deleted"`
+	TreesDeleted  int64 `json:"trees_deleted"`
 	// UnusedChunks and UnusedBytes count chunks no backup uses that stay
 	// because their pack holds chunks that are used: prune deletes whole
 	// packs only.
-	UnusedChunks int64
-	UnusedBytes  int64
+	UnusedChunks int64 `json:"unused_chunks"`
+	UnusedBytes  int64 `json:"unused_bytes"`
 	// Young counts unreferenced objects kept because they are younger than
 	// the grace period (a backup or replication may be about to use them).
-	Young int64
+	Young int64 `json:"young"`
 	// ManifestsRemoved counts manifests left in status deleting by an
 	// interrupted Delete, removed now.
-	ManifestsRemoved int64
+	ManifestsRemoved int64 `json:"manifests_removed"`
 	// StaleMarkers counts running markers of dead processes removed.
-	StaleMarkers int64
+	StaleMarkers int64 `json:"stale_markers"`
 }
 
 // Prune deletes the packs and trees no backup of the vault references. A

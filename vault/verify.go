@@ -132,6 +132,12 @@ func (v *Vault) Verify(ctx context.Context, id string, opts VerifyOptions) (*Ver
 				opts.Progress(n, total)
 			}
 		}
+		if len(problems) > 0 {
+			// This host's next backup stores the pack's chunks again
+			// instead of trusting them (see loadIndex), which repairs
+			// what later backups reference.
+			v.cache.markDamaged(j.p.sum)
+		}
 		found[j.i] = problems
 		return nil
 	})

@@ -280,27 +280,37 @@ func newBackupListCommand(g *globalOptions) *cobra.Command {
 					ms, err = v.Backups(ctx)
 					all = append(all, backupsJSON(name, ms)...)
 				}
-				if err != nil {
-					if vaultName != "" {
-						return err
-					}
+				switch {
+				case err == nil:
+				case vaultName != "":
+					return err
+				case errors.Is(err, vault.ErrNotVault):
+					// Not initialized yet: it has no backups; say so.
+					fmt.Fprintf(g.stderr, "ferry: %v\n", err)
+				default:
 					failed = append(failed, err)
 				}
 			}
 			for _, err := range failed {
 				fmt.Fprintf(g.stderr, "ferry: %v\n", err)
 			}
-			if g.json {
+			var perr error
+			switch {
+			case g.json:
 				if all == nil {
 					all = []backupJSON{}
 				}
-				return printJSON(g.stdout, all)
-			}
-			if len(all) == 0 {
+				perr = printJSON(g.stdout, all)
+			case len(all) > 0:
+				perr = printBackupTable(g.stdout, all, true)
+			case len(failed) == 0:
 				fmt.Fprintln(g.stdout, "No backups.")
-				return nil
 			}
-			return printBackupTable(g.stdout, all, true)
+			if perr == nil && len(failed) > 0 {
+				// Printed above; the exit code says the list is incomplete.
+				perr = &exitError{code: exitUnavailable, err: fmt.Errorf("%d of %d vaults could not be read", len(failed), len(names)), silent: true}
+			}
+			return perr
 		},
 	}
 	cmd.Flags().StringVar(&vaultName, "vault", "", "only this vault")
@@ -600,7 +610,7 @@ from; replicating what the destination already has is a skip.`,
 	f := cmd.Flags()
 	f.StringVar(&vaultName, "vault", "", "the vault holding the backup (when it is in several)")
 	f.StringVar(&to, "to", "", "destination vault (required)")
-	f.IntVar(&workers, "workers", 8, "chunks copied at once")
+	f.IntVar(&workers, "workers", 8, "packs copied at once (each read whole into memory, up to 16 MiB)")
 	return cmd
 }
 

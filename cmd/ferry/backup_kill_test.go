@@ -91,7 +91,10 @@ func TestKillBackupAndReplicateCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	killFerryWhen(t, mainDir, 4, "backup", "create", "--vault", "main", src, c)
+	// One pack in flight at a time (--workers 1): with several, the few
+	// packs of this source land together and the run may end before the
+	// kill.
+	killFerryWhen(t, mainDir, 4, "backup", "create", "--vault", "main", src, "--workers", "1", c)
 	if out := mustFerry(t, "backup", "list", "--vault", "main", "--json", c); strings.TrimSpace(out) != "[]" {
 		t.Fatalf("after the kill, backup list shows:\n%s", out)
 	}
@@ -107,7 +110,7 @@ func TestKillBackupAndReplicateCLI(t *testing.T) {
 		t.Errorf("the re-run reused %d chunks; %d were stored before the kill", reused, stored)
 	}
 
-	killFerryWhen(t, offDir, 4, "backup", "replicate", created.ID, "--to", "offsite", c)
+	killFerryWhen(t, offDir, 4, "backup", "replicate", created.ID, "--to", "offsite", "--workers", "1", c)
 	if out := mustFerry(t, "backup", "list", "--vault", "offsite", "--json", c); strings.TrimSpace(out) != "[]" {
 		t.Fatalf("after the kill, the destination lists:\n%s", out)
 	}

@@ -232,7 +232,7 @@ func TestBackupCLI(t *testing.T) {
 		t.Errorf("replicate a damaged replica: exit %d, %s", code, errOut)
 	}
 	out = mustFerry(t, "vault", "prune", "main", "--dry-run", c)
-	if !strings.Contains(out, "Would delete 0 chunks") {
+	if !strings.Contains(out, "Would delete 0 packs (0 chunks, 0 B)") {
 		t.Errorf("prune --dry-run (the other backup shares every chunk):\n%s", out)
 	}
 

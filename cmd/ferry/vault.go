@@ -399,16 +399,18 @@ func newVaultPruneCommand(g *globalOptions) *cobra.Command {
 	var grace time.Duration
 	cmd := &cobra.Command{
 		Use:   "prune NAME",
-		Short: "Delete the chunks and trees no backup of the vault references",
-		Long: `Delete what no backup references: chunks and trees of deleted backups, and
-what failed backups left. Safe while a backup runs: prune refuses to start
-while a backup or replication into the vault is running, a backup that starts
-during a prune waits for it, and objects younger than --grace are kept (a
-backup may be about to use them).`,
+		Short: "Delete the packs and trees no backup of the vault references",
+		Long: `Delete what no backup references: the packs and trees only deleted backups
+used, and what failed backups left. Packs are deleted whole: a pack that
+holds one chunk a backup uses stays, with its unused chunks (counted in the
+output). Safe while a backup runs: prune refuses to start while a backup or
+replication into the vault is running, a backup that starts during a prune
+waits for it, and objects younger than --grace are kept (a backup may be
+about to use them).`,
 		Args: exactlyOneVault("vault prune"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if grace <= 0 {
-				return usageErrorf("--grace %s: must be positive", grace)
+				return usageErrorf("--grace %s: must be longer than zero, e.g. 1h (objects younger than it are kept)", grace)
 			}
 			s, err := g.openVaultSession()
 			if err != nil {
@@ -430,8 +432,12 @@ backup may be about to use them).`,
 			if dryRun {
 				verb = "Would delete"
 			}
-			fmt.Fprintf(g.stdout, "%s %d chunks (%s) and %d trees no backup references; %d chunks are referenced.\n",
-				verb, st.ChunksDeleted, bytesStr(st.BytesDeleted), st.TreesDeleted, st.ReferencedChunks)
+			fmt.Fprintf(g.stdout, "%s %d packs (%d chunks, %s) and %d trees no backup references.\n",
+				verb, st.PacksDeleted, st.ChunksDeleted, bytesStr(st.BytesDeleted), st.TreesDeleted)
+			fmt.Fprintf(g.stdout, "The backups use %d chunks in %d packs.\n", st.ReferencedChunks, st.ReferencedPacks)
+			if st.UnusedChunks > 0 {
+				fmt.Fprintf(g.stdout, "Kept %d unused chunks (%s) inside packs that also hold used ones.\n", st.UnusedChunks, bytesStr(st.UnusedBytes))
+			}
 			if st.Young > 0 {
 				fmt.Fprintf(g.stdout, "Kept %d unreferenced objects younger than %s.\n", st.Young, grace)
 			}
