@@ -69,6 +69,7 @@ func (r *run) deletes(ctx context.Context) error {
 	for _, key := range victims {
 		if r.p.DryRun {
 			recs = append(recs, state.FileRecord{Path: key, Reason: "dry run: would delete"})
+			r.c.filesDeleted.Add(1) // what would be deleted, as "transferred" is what would be copied
 			continue
 		}
 		if err := r.p.Dest.Delete(ctx, key); err != nil {

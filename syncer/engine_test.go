@@ -477,6 +477,9 @@ func TestDryRunWritesNothing(t *testing.T) {
 	if len(succ) != 5 || !strings.Contains(succ["extra"], "would delete") {
 		t.Errorf("dry-run list %v", succ)
 	}
+	if j.Counters.FilesDeleted != 1 {
+		t.Errorf("dry run counts %d deletions, want the 1 it would make", j.Counters.FilesDeleted)
+	}
 	n := 0
 	_ = f.db.IterateFiles("p", "", func(string, state.FileEntry) error { n++; return nil })
 	if n != 0 {

@@ -74,7 +74,7 @@ func jobExit(j *state.Job) error {
 func printJobSummary(w io.Writer, j *state.Job) {
 	fmt.Fprintf(w, "Job %s (plan %s): %s in %s\n", j.ID, j.Plan, statusStr(j), jobDuration(j))
 	if j.Meta["dry_run"] == "true" {
-		fmt.Fprintln(w, "  dry run: nothing was written; \"transferred\" is what would be copied")
+		fmt.Fprintln(w, "  dry run: nothing was written; \"transferred\" is what would be copied, \"deleted\" what would be deleted")
 	}
 	if j.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", j.Error)
