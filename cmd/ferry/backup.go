@@ -237,10 +237,11 @@ func runBackupCreate(ctx context.Context, g *globalOptions, o *backupCreateOptio
 	}
 	st := m.Stats
 	fmt.Fprintf(g.stdout, "Backup %s of %s created in vault %s in %s.\n", m.ID, m.Source, v.Name(), durationStr(m.Finished.Sub(m.Started)))
-	fmt.Fprintf(g.stdout, "  %s files (%s unchanged), %s directories, %s symlinks, %s\n",
-		countStr(st.Files), countStr(st.Unchanged), countStr(st.Dirs), countStr(st.Symlinks), bytesStr(st.LogicalBytes))
-	fmt.Fprintf(g.stdout, "  uploaded %s in %s new chunks (backup references %s chunks, %s)\n",
-		bytesStr(st.NewBytes), countStr(st.NewChunks), countStr(st.Chunks), bytesStr(st.StoredBytes))
+	fmt.Fprintf(g.stdout, "  %s (%s unchanged), %s, %s, %s\n",
+		nounStr(st.Files, "file", "files"), countStr(st.Unchanged), nounStr(st.Dirs, "directory", "directories"),
+		nounStr(st.Symlinks, "symlink", "symlinks"), bytesStr(st.LogicalBytes))
+	fmt.Fprintf(g.stdout, "  uploaded %s in %s (backup references %s, %s)\n",
+		bytesStr(st.NewBytes), nounStr(st.NewChunks, "new chunk", "new chunks"), nounStr(st.Chunks, "chunk", "chunks"), bytesStr(st.StoredBytes))
 	if len(skipped) > 0 {
 		fmt.Fprintf(g.stdout, "  %d entries not backed up:\n", len(skipped))
 		slices.Sort(skipped)
@@ -357,10 +358,11 @@ func newBackupShowCommand(g *globalOptions) *cobra.Command {
 			if rf := m.ReplicatedFrom; rf != nil {
 				fmt.Fprintf(tw, "Replicated from\tvault %s (account %s, id %s) at %s\n", rf.Vault, rf.Account, rf.VaultID, timeStr(rf.Replicated))
 			}
-			fmt.Fprintf(tw, "Entries\t%s files (%s unchanged), %s directories, %s symlinks, %s skipped\n",
-				countStr(st.Files), countStr(st.Unchanged), countStr(st.Dirs), countStr(st.Symlinks), countStr(st.Skipped))
+			fmt.Fprintf(tw, "Entries\t%s (%s unchanged), %s, %s, %s skipped\n",
+				nounStr(st.Files, "file", "files"), countStr(st.Unchanged), nounStr(st.Dirs, "directory", "directories"),
+				nounStr(st.Symlinks, "symlink", "symlinks"), countStr(st.Skipped))
 			fmt.Fprintf(tw, "Logical size\t%s\n", bytesStr(st.LogicalBytes))
-			fmt.Fprintf(tw, "Stored size\t%s in %s chunks\n", bytesStr(st.StoredBytes), countStr(st.Chunks))
+			fmt.Fprintf(tw, "Stored size\t%s in %s\n", bytesStr(st.StoredBytes), nounStr(st.Chunks, "chunk", "chunks"))
 			fmt.Fprintf(tw, "Dedup ratio\t%s\n", ratioStr(st.LogicalBytes, st.StoredBytes))
 			fmt.Fprintf(tw, "Uploaded\t%s in %s new chunks\n", bytesStr(st.NewBytes), countStr(st.NewChunks))
 			fmt.Fprintf(tw, "Tree\t%s\n", m.Tree)
@@ -439,8 +441,9 @@ the same paths are replaced; nothing is ever written outside TARGET.`,
 			if g.json {
 				return printJSON(g.stdout, st)
 			}
-			fmt.Fprintf(g.stdout, "Restored backup %s from vault %s to %s: %s files (%s), %s directories, %s symlinks.\n",
-				m.ID, v.Name(), args[1], countStr(st.Files), bytesStr(st.Bytes), countStr(st.Dirs), countStr(st.Symlinks))
+			fmt.Fprintf(g.stdout, "Restored backup %s from vault %s to %s: %s (%s), %s, %s.\n",
+				m.ID, v.Name(), args[1], nounStr(st.Files, "file", "files"), bytesStr(st.Bytes),
+				nounStr(st.Dirs, "directory", "directories"), nounStr(st.Symlinks, "symlink", "symlinks"))
 			return nil
 		},
 	}

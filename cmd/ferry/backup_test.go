@@ -130,7 +130,7 @@ func TestBackupCLI(t *testing.T) {
 
 	// Create, list, show.
 	out = mustFerry(t, "backup", "create", "--vault", "main", "--name", "first", src, c)
-	if !strings.Contains(out, "4 files") || !strings.Contains(out, "1 symlinks") {
+	if !strings.Contains(out, "4 files") || !strings.Contains(out, "1 symlink,") {
 		t.Errorf("backup create:\n%s", out)
 	}
 	var created struct {

@@ -86,25 +86,27 @@ func printJobSummary(w io.Writer, j *state.Job) {
 	printJobCounters(w, j)
 }
 
+func files(n int64) string { return nounStr(n, "file", "files") }
+
 // printJobCounters prints a job's counters as a small table, and where to
 // find its skipped and failed files.
 func printJobCounters(w io.Writer, j *state.Job) {
 	c := j.Counters
 	tw := newTable(w)
-	fmt.Fprintf(tw, "  found\t%d files\t%s\n", c.FilesTotal, bytesStr(c.BytesTotal))
+	fmt.Fprintf(tw, "  found\t%s\t%s\n", files(c.FilesTotal), bytesStr(c.BytesTotal))
 	speed := ""
 	if s := j.Ended.Sub(j.Started).Seconds(); !j.Ended.IsZero() && s > 0 && c.BytesTransferred > c.BytesResumed {
 		speed = fmt.Sprintf("(%s/s)", bytesStr(int64(float64(c.BytesTransferred-c.BytesResumed)/s)))
 	}
-	fmt.Fprintf(tw, "  transferred\t%d files\t%s\t%s\n", c.FilesTransferred, bytesStr(c.BytesTransferred), speed)
+	fmt.Fprintf(tw, "  transferred\t%s\t%s\t%s\n", files(c.FilesTransferred), bytesStr(c.BytesTransferred), speed)
 	if c.FilesResumed > 0 {
-		fmt.Fprintf(tw, "  …by an earlier attempt\t%d files\t%s\n", c.FilesResumed, bytesStr(c.BytesResumed))
+		fmt.Fprintf(tw, "  …by an earlier attempt\t%s\t%s\n", files(c.FilesResumed), bytesStr(c.BytesResumed))
 	}
-	fmt.Fprintf(tw, "  unchanged\t%d files\t\n", c.FilesUnchanged)
-	fmt.Fprintf(tw, "  skipped\t%d files\t%s\n", c.FilesSkipped, bytesStr(c.BytesSkipped))
-	fmt.Fprintf(tw, "  failed\t%d files\t%s\n", c.FilesFailed, bytesStr(c.BytesFailed))
+	fmt.Fprintf(tw, "  unchanged\t%s\t\n", files(c.FilesUnchanged))
+	fmt.Fprintf(tw, "  skipped\t%s\t%s\n", files(c.FilesSkipped), bytesStr(c.BytesSkipped))
+	fmt.Fprintf(tw, "  failed\t%s\t%s\n", files(c.FilesFailed), bytesStr(c.BytesFailed))
 	if c.FilesDeleted > 0 {
-		fmt.Fprintf(tw, "  deleted\t%d files\t\n", c.FilesDeleted)
+		fmt.Fprintf(tw, "  deleted\t%s\t\n", files(c.FilesDeleted))
 	}
 	tw.Flush()
 	for _, l := range []struct {

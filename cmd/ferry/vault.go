@@ -363,7 +363,8 @@ func newVaultShowCommand(g *globalOptions) *cobra.Command {
 			fmt.Fprintf(tw, "Created\t%s\n", timeStr(v.Info().Created))
 			fmt.Fprintf(tw, "Backups\t%d\n", len(ms))
 			fmt.Fprintf(tw, "Logical size\t%s\n", bytesStr(logical))
-			fmt.Fprintf(tw, "Stored size\t%s in %d chunks (and %d trees, %s)\n", bytesStr(u.StoredBytes), u.Chunks, u.Trees, bytesStr(u.TreeBytes))
+			fmt.Fprintf(tw, "Stored size\t%s: %s in %s (and %s, %s)\n", bytesStr(u.StoredBytes),
+				nounStr(u.Chunks, "chunk", "chunks"), nounStr(u.Packs, "pack", "packs"), nounStr(u.Trees, "tree", "trees"), bytesStr(u.TreeBytes))
 			fmt.Fprintf(tw, "Dedup ratio\t%s\n", ratioStr(logical, u.StoredBytes))
 			for _, r := range running {
 				fmt.Fprintf(tw, "Running\t%s %s on %s (pid %d) since %s\n", r.Kind, r.ID, r.Host, r.PID, timeStr(r.Started))
@@ -494,3 +495,12 @@ func (b *byteBar) finish() {
 }
 
 func countStr(n int64) string { return humanize.Comma(n) }
+
+// nounStr is n (with thousands separators) and the noun, singular for one:
+// "1 file", "2,048 files".
+func nounStr(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return countStr(n) + " " + many
+}
