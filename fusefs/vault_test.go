@@ -20,6 +20,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/posixtest"
 	"golang.org/x/sys/unix"
 
+	"github.com/ferrysync/ferry/internal/treetest"
 	"github.com/ferrysync/ferry/remote"
 	"github.com/ferrysync/ferry/vault"
 )
@@ -159,84 +160,12 @@ func (c *chunkCounter) Open(ctx context.Context, key string, off, length int64) 
 	return c.Store.Open(ctx, key, off, length)
 }
 
-// compareTrees checks that got holds exactly what want holds: the same
-// entries with the same types, modes, owners, mtimes, sizes, contents and
-// symlink targets.
+// compareTrees checks that got (a mount) holds exactly what want holds:
+// the same entries with the same types, modes, owners, mtimes, sizes,
+// contents and symlink targets.
 func compareTrees(t testing.TB, want, got string) {
 	t.Helper()
-	seen := map[string]bool{}
-	err := filepath.WalkDir(want, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(want, p)
-		seen[rel] = true
-		if rel == "." {
-			return nil
-		}
-		wi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		gp := filepath.Join(got, rel)
-		gi, err := os.Lstat(gp)
-		if err != nil {
-			t.Errorf("%s: missing in the mount: %v", rel, err)
-			return nil
-		}
-		if wi.Mode() != gi.Mode() {
-			t.Errorf("%s: mode %v, want %v", rel, gi.Mode(), wi.Mode())
-		}
-		if !wi.ModTime().Equal(gi.ModTime()) {
-			t.Errorf("%s: mtime %v, want %v", rel, gi.ModTime(), wi.ModTime())
-		}
-		ws, gs := wi.Sys().(*syscall.Stat_t), gi.Sys().(*syscall.Stat_t)
-		if ws.Uid != gs.Uid || ws.Gid != gs.Gid {
-			t.Errorf("%s: owner %d:%d, want %d:%d", rel, gs.Uid, gs.Gid, ws.Uid, ws.Gid)
-		}
-		switch {
-		case wi.Mode()&fs.ModeSymlink != 0:
-			wt, _ := os.Readlink(p)
-			gt, err := os.Readlink(gp)
-			if err != nil || gt != wt {
-				t.Errorf("%s: symlink target %q (%v), want %q", rel, gt, err, wt)
-			}
-			if gi.Size() != int64(len(wt)) {
-				t.Errorf("%s: symlink size %d, want %d", rel, gi.Size(), len(wt))
-			}
-		case wi.Mode().IsRegular():
-			if gi.Size() != wi.Size() {
-				t.Errorf("%s: size %d, want %d", rel, gi.Size(), wi.Size())
-			}
-			wb, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			gb, err := os.ReadFile(gp)
-			if err != nil {
-				t.Errorf("%s: read from the mount: %v", rel, err)
-			} else if !bytes.Equal(wb, gb) {
-				t.Errorf("%s: content differs (%d bytes, want %d)", rel, len(gb), len(wb))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("walk %s: %v", want, err)
-	}
-	err = filepath.WalkDir(got, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(got, p)
-		if !seen[rel] {
-			t.Errorf("%s: in the mount but not in the source", rel)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("walk %s: %v", got, err)
-	}
+	treetest.Compare(t, want, got, treetest.Options{Where: "the mount", Owners: true, SymlinkSize: true})
 }
 
 func readDirNames(t testing.TB, dir string) []string {

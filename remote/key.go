@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -109,4 +110,27 @@ func firstUnprintable(s string) rune {
 		}
 	}
 	return 'a'
+}
+
+// CheckKey is the preamble of a store operation op on key: the key rules,
+// then ctx. Errors name op and the key.
+func CheckKey(ctx context.Context, op, key string) error {
+	if err := ValidateKey(key); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %s: %w", op, key, err)
+	}
+	return nil
+}
+
+// CheckPrefix is CheckKey for a listing prefix.
+func CheckPrefix(ctx context.Context, op, prefix string) error {
+	if err := ValidatePrefix(prefix); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %s: %w", op, prefix, err)
+	}
+	return nil
 }

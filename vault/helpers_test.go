@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferrysync/ferry/internal/treetest"
 	"github.com/ferrysync/ferry/remote"
 	"github.com/ferrysync/ferry/remote/mem"
 	"github.com/ferrysync/ferry/state"
@@ -106,91 +107,12 @@ func makeSource(t testing.TB, largeSize int) string {
 	return dir
 }
 
-// compareDirs checks that got has exactly want's entries with the same
-// types, contents, symlink targets, modes and mtimes (symlink mtimes too).
+// compareDirs checks that got (a restore) has exactly want's entries with
+// the same types, contents, symlink targets, modes and mtimes (symlink
+// mtimes too).
 func compareDirs(t testing.TB, want, got string) {
 	t.Helper()
-	seen := map[string]bool{}
-	err := filepath.WalkDir(want, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(want, p)
-		seen[rel] = true
-		if rel == "." {
-			return nil
-		}
-		wi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		gp := filepath.Join(got, rel)
-		gi, err := os.Lstat(gp)
-		if err != nil {
-			t.Errorf("%s: missing in restore: %v", rel, err)
-			return nil
-		}
-		if wi.Mode() != gi.Mode() {
-			t.Errorf("%s: mode %v, want %v", rel, gi.Mode(), wi.Mode())
-		}
-		if !wi.ModTime().Equal(gi.ModTime()) {
-			t.Errorf("%s: mtime %v, want %v", rel, gi.ModTime(), wi.ModTime())
-		}
-		switch {
-		case wi.Mode()&fs.ModeSymlink != 0:
-			wt, _ := os.Readlink(p)
-			gt, _ := os.Readlink(gp)
-			if wt != gt {
-				t.Errorf("%s: link target %q, want %q", rel, gt, wt)
-			}
-		case wi.Mode().IsRegular():
-			if !sameContent(t, p, gp) {
-				t.Errorf("%s: content differs", rel)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = filepath.WalkDir(got, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(got, p)
-		if !seen[rel] {
-			t.Errorf("%s: in restore but not in source", rel)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func sameContent(t testing.TB, a, b string) bool {
-	t.Helper()
-	fa, err := os.Open(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fa.Close()
-	fb, err := os.Open(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fb.Close()
-	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
-	for {
-		na, ea := io.ReadFull(fa, ba)
-		nb, eb := io.ReadFull(fb, bb)
-		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
-			return false
-		}
-		if ea != nil || eb != nil {
-			return (ea == io.EOF || ea == io.ErrUnexpectedEOF) && (eb == io.EOF || eb == io.ErrUnexpectedEOF)
-		}
-	}
+	treetest.Compare(t, want, got, treetest.Options{Where: "the restore"})
 }
 
 // faultStore wraps a store and fails pack Puts after the first okPuts of

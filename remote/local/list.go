@@ -178,7 +178,17 @@ func (s *Store) ListPlain(ctx context.Context, prefix string, fn func(remote.Obj
 }
 
 func (s *Store) list(ctx context.Context, prefix string, withSHA bool, fn func(remote.ObjectInfo) error) error {
-	if err := checkPrefix(ctx, "list", prefix); err != nil {
+	return s.listing(ctx, prefix, func(d *os.Root, dirPath string, entries []entry) error {
+		w := &walker{s: s, ctx: ctx, fn: fn, prefix: prefix, withSHA: withSHA, ancestors: s.ancestors(dirPath)}
+		return w.walk(d, dirPath, prefix, entries)
+	})
+}
+
+// listing opens the directory a listing prefix names and calls fn with it,
+// its path relative to the root and its sorted entries; nothing when there
+// is no such directory.
+func (s *Store) listing(ctx context.Context, prefix string, fn func(d *os.Root, dirPath string, entries []entry) error) error {
+	if err := remote.CheckPrefix(ctx, "list", prefix); err != nil {
 		return err
 	}
 	dirPath := prefixDir(prefix)
@@ -191,8 +201,7 @@ func (s *Store) list(ctx context.Context, prefix string, withSHA bool, fn func(r
 	if err != nil {
 		return mapErr("list", prefix, err)
 	}
-	w := &walker{s: s, ctx: ctx, fn: fn, prefix: prefix, withSHA: withSHA, ancestors: s.ancestors(dirPath)}
-	return w.walk(d, dirPath, prefix, entries)
+	return fn(d, dirPath, entries)
 }
 
 // openPrefix opens the directory a listing prefix names. It returns nil
@@ -321,47 +330,26 @@ func (w *walker) walkDir(d *os.Root, dirPath string, e *entry, key string) error
 // sub-directories (and symlinks to directories) as Dir entries with keys
 // ending in "/", in byte-wise key order.
 func (s *Store) ListDir(ctx context.Context, prefix string, fn func(remote.DirEntry) error) error {
-	if err := checkPrefix(ctx, "list", prefix); err != nil {
-		return err
-	}
-	dirPath := prefixDir(prefix)
-	d, err := s.openPrefix(dirPath, prefix)
-	if d == nil || err != nil {
-		return err
-	}
-	defer d.Close()
-	entries, err := s.readDir(d, dirPath)
-	if err != nil {
-		return mapErr("list", prefix, err)
-	}
-	for i := range entries {
-		e := &entries[i]
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("list %s: %w", prefix, err)
+	return s.listing(ctx, prefix, func(d *os.Root, dirPath string, entries []entry) error {
+		for i := range entries {
+			e := &entries[i]
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("list %s: %w", prefix, err)
+			}
+			key := prefix + e.name
+			var de remote.DirEntry
+			switch {
+			case e.reason != "":
+				de = remote.DirEntry{Dir: e.dir, Info: e.skipInfo(key)}
+			case e.dir:
+				de = remote.DirEntry{Dir: true, Info: remote.ObjectInfo{Key: key + "/", ModTime: e.fi.ModTime()}}
+			default:
+				de = remote.DirEntry{Info: s.entryInfo(d, dirPath, e, key, true)}
+			}
+			if err := fn(de); err != nil {
+				return err
+			}
 		}
-		key := prefix + e.name
-		var de remote.DirEntry
-		switch {
-		case e.reason != "":
-			de = remote.DirEntry{Dir: e.dir, Info: e.skipInfo(key)}
-		case e.dir:
-			de = remote.DirEntry{Dir: true, Info: remote.ObjectInfo{Key: key + "/", ModTime: e.fi.ModTime()}}
-		default:
-			de = remote.DirEntry{Info: s.entryInfo(d, dirPath, e, key, true)}
-		}
-		if err := fn(de); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func checkPrefix(ctx context.Context, op, prefix string) error {
-	if err := remote.ValidatePrefix(prefix); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s %s: %w", op, prefix, err)
-	}
-	return nil
+		return nil
+	})
 }

@@ -99,7 +99,7 @@ func (s *Store) Close() error { return s.root.Close() }
 // Stat implements remote.Store. A directory is not an object: its Stat is
 // ErrNotExist.
 func (s *Store) Stat(ctx context.Context, key string) (remote.ObjectInfo, error) {
-	if err := checkKey(ctx, "stat", key); err != nil {
+	if err := remote.CheckKey(ctx, "stat", key); err != nil {
 		return remote.ObjectInfo{}, err
 	}
 	fi, err := s.root.Stat(key)
@@ -152,7 +152,7 @@ func storedSHA(f *os.File, fi fs.FileInfo) string {
 
 // Open implements remote.Store.
 func (s *Store) Open(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	if err := checkKey(ctx, "open", key); err != nil {
+	if err := remote.CheckKey(ctx, "open", key); err != nil {
 		return nil, err
 	}
 	if offset < 0 {
@@ -213,7 +213,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b 
 // Missing parent directories are created; on failure the temporary file
 // and the directories this Put created are removed.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, meta remote.PutMeta) (remote.ObjectInfo, error) {
-	if err := checkKey(ctx, "put", key); err != nil {
+	if err := remote.CheckKey(ctx, "put", key); err != nil {
 		return remote.ObjectInfo{}, err
 	}
 	if strings.HasPrefix(path.Base(key), tempPrefix) {
@@ -402,7 +402,7 @@ func syncDir(r *os.Root, dir string) error {
 // to but not including the root. A directory is not an object: deleting
 // one does nothing.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := checkKey(ctx, "delete", key); err != nil {
+	if err := remote.CheckKey(ctx, "delete", key); err != nil {
 		return err
 	}
 	fi, err := s.root.Lstat(key)
@@ -428,7 +428,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // atomic path as Put and keeps the source's mtime and known SHA-256 (which
 // the copy is verified against).
 func (s *Store) Copy(ctx context.Context, srcKey, dstKey string) (remote.ObjectInfo, error) {
-	if err := checkKey(ctx, "copy", srcKey); err != nil {
+	if err := remote.CheckKey(ctx, "copy", srcKey); err != nil {
 		return remote.ObjectInfo{}, err
 	}
 	if err := remote.ValidateKey(dstKey); err != nil {
@@ -445,17 +445,6 @@ func (s *Store) Copy(ctx context.Context, srcKey, dstKey string) (remote.ObjectI
 		return remote.ObjectInfo{}, fmt.Errorf("copy %s to %s: %w", srcKey, dstKey, err)
 	}
 	return info, nil
-}
-
-// checkKey validates key and ctx for operation op.
-func checkKey(ctx context.Context, op, key string) error {
-	if err := remote.ValidateKey(key); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s %s: %w", op, key, err)
-	}
-	return nil
 }
 
 // mapErr translates an os error about key into the remote sentinels.

@@ -80,7 +80,7 @@ func (s *Store) set(key string, o *object) remote.ObjectInfo {
 
 // Stat implements remote.Store.
 func (s *Store) Stat(ctx context.Context, key string) (remote.ObjectInfo, error) {
-	if err := check(ctx, "stat", key); err != nil {
+	if err := remote.CheckKey(ctx, "stat", key); err != nil {
 		return remote.ObjectInfo{}, err
 	}
 	o, ok := s.get(key)
@@ -92,7 +92,7 @@ func (s *Store) Stat(ctx context.Context, key string) (remote.ObjectInfo, error)
 
 // Open implements remote.Store.
 func (s *Store) Open(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	if err := check(ctx, "open", key); err != nil {
+	if err := remote.CheckKey(ctx, "open", key); err != nil {
 		return nil, err
 	}
 	if offset < 0 {
@@ -112,7 +112,7 @@ func (s *Store) Open(ctx context.Context, key string, offset, length int64) (io.
 // Put implements remote.Store. It reads the whole object into memory
 // before storing it, so a failed or canceled Put stores nothing.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, meta remote.PutMeta) (remote.ObjectInfo, error) {
-	if err := check(ctx, "put", key); err != nil {
+	if err := remote.CheckKey(ctx, "put", key); err != nil {
 		return remote.ObjectInfo{}, err
 	}
 	data, sum, err := readAll(ctx, r, size)
@@ -168,7 +168,7 @@ func moreOrExactly(n, size int64) string {
 
 // Delete implements remote.Store.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := check(ctx, "delete", key); err != nil {
+	if err := remote.CheckKey(ctx, "delete", key); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -186,7 +186,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // Copy implements remote.Copier. The copy shares the source's (immutable)
 // bytes and keeps its mtime and SHA-256.
 func (s *Store) Copy(ctx context.Context, srcKey, dstKey string) (remote.ObjectInfo, error) {
-	if err := check(ctx, "copy", srcKey); err != nil {
+	if err := remote.CheckKey(ctx, "copy", srcKey); err != nil {
 		return remote.ObjectInfo{}, err
 	}
 	if err := remote.ValidateKey(dstKey); err != nil {
@@ -215,28 +215,29 @@ func (s *Store) next(from, prefix string) (string, *object, bool) {
 // the store) and sees writes made during the listing to keys it has not
 // reached yet.
 func (s *Store) List(ctx context.Context, prefix string, fn func(remote.ObjectInfo) error) error {
-	if err := checkPrefix(ctx, "list", prefix); err != nil {
-		return err
-	}
-	from := prefix
-	for {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("list %s: %w", prefix, err)
-		}
-		key, o, ok := s.next(from, prefix)
-		if !ok {
-			return nil
-		}
-		if err := fn(o.info(key)); err != nil {
-			return err
-		}
-		from = key + "\x00" // the smallest string after key
-	}
+	return s.scan(ctx, prefix, func(key string, o *object) (string, error) {
+		return "", fn(o.info(key))
+	})
 }
 
 // ListDir implements remote.DirLister.
 func (s *Store) ListDir(ctx context.Context, prefix string, fn func(remote.DirEntry) error) error {
-	if err := checkPrefix(ctx, "list", prefix); err != nil {
+	return s.scan(ctx, prefix, func(key string, o *object) (string, error) {
+		rest := key[len(prefix):]
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			dir := prefix + rest[:i+1]
+			// Skip the whole sub-directory: '0' is the byte after '/'.
+			return dir[:len(dir)-1] + "0", fn(remote.DirEntry{Dir: true, Info: remote.ObjectInfo{Key: dir}})
+		}
+		return "", fn(remote.DirEntry{Info: o.info(key)})
+	})
+}
+
+// scan calls fn with each object under prefix, in key order, holding no
+// lock while fn runs. fn returns the key to go on from, or "" for the one
+// after key.
+func (s *Store) scan(ctx context.Context, prefix string, fn func(key string, o *object) (string, error)) error {
+	if err := remote.CheckPrefix(ctx, "list", prefix); err != nil {
 		return err
 	}
 	from := prefix
@@ -248,42 +249,15 @@ func (s *Store) ListDir(ctx context.Context, prefix string, fn func(remote.DirEn
 		if !ok {
 			return nil
 		}
-		rest := key[len(prefix):]
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			dir := prefix + rest[:i+1]
-			if err := fn(remote.DirEntry{Dir: true, Info: remote.ObjectInfo{Key: dir}}); err != nil {
-				return err
-			}
-			// Skip the whole sub-directory: '0' is the byte after '/'.
-			from = dir[:len(dir)-1] + "0"
-			continue
-		}
-		if err := fn(remote.DirEntry{Info: o.info(key)}); err != nil {
+		next, err := fn(key, o)
+		if err != nil {
 			return err
 		}
-		from = key + "\x00"
+		if next == "" {
+			next = key + "\x00" // the smallest string after key
+		}
+		from = next
 	}
-}
-
-// check validates key and ctx for operation op.
-func check(ctx context.Context, op, key string) error {
-	if err := remote.ValidateKey(key); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s %s: %w", op, key, err)
-	}
-	return nil
-}
-
-func checkPrefix(ctx context.Context, op, prefix string) error {
-	if err := remote.ValidatePrefix(prefix); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s %s: %w", op, prefix, err)
-	}
-	return nil
 }
 
 // ctxReader fails with the context's error once it is canceled.

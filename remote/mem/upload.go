@@ -48,7 +48,7 @@ func (s *Store) PartSize() int64 {
 
 // InitUpload implements remote.ResumablePutter.
 func (s *Store) InitUpload(ctx context.Context, key string, meta remote.PutMeta) (string, error) {
-	if err := check(ctx, "init upload", key); err != nil {
+	if err := remote.CheckKey(ctx, "init upload", key); err != nil {
 		return "", err
 	}
 	s.mu.Lock()
@@ -72,7 +72,7 @@ func (s *Store) lookup(op, key, id string) (*upload, error) {
 // UploadPart implements remote.ResumablePutter. Sending a part number again
 // replaces that part.
 func (s *Store) UploadPart(ctx context.Context, key, uploadID string, number int, r io.Reader, size int64) (remote.Part, error) {
-	if err := check(ctx, "upload part", key); err != nil {
+	if err := remote.CheckKey(ctx, "upload part", key); err != nil {
 		return remote.Part{}, err
 	}
 	if number < 1 || number > 10000 {
@@ -111,7 +111,7 @@ func (s *Store) UploadPart(ctx context.Context, key, uploadID string, number int
 // content does not hash to fails with ErrChecksum and keeps the upload (to
 // be aborted).
 func (s *Store) CompleteUpload(ctx context.Context, key, uploadID string, parts []remote.Part, meta remote.PutMeta) (remote.ObjectInfo, error) {
-	if err := check(ctx, "complete upload", key); err != nil {
+	if err := remote.CheckKey(ctx, "complete upload", key); err != nil {
 		return remote.ObjectInfo{}, err
 	}
 	s.mu.Lock()
@@ -168,7 +168,7 @@ func (s *Store) CompleteUpload(ctx context.Context, key, uploadID string, parts 
 
 // AbortUpload implements remote.ResumablePutter.
 func (s *Store) AbortUpload(ctx context.Context, key, uploadID string) error {
-	if err := check(ctx, "abort upload", key); err != nil {
+	if err := remote.CheckKey(ctx, "abort upload", key); err != nil {
 		return err
 	}
 	s.mu.Lock()
