@@ -142,19 +142,20 @@ func runMountRemote(ctx context.Context, g *globalOptions, o *mountRemoteOptions
 		Context: context.WithoutCancel(ctx),
 		Source:  source,
 	})
+	return serveMount(ctx, g, m, err, source)
+}
+
+// serveMount reports the mount of what (or why it failed: err), then waits
+// until the mount ends (ferry umount, fusermount -u) or ctx is canceled
+// (Ctrl-C, SIGTERM), and unmounts it.
+func serveMount(ctx context.Context, g *globalOptions, m *fusefs.Mount, err error, what string) error {
 	if err != nil {
 		if remote.IsRetryable(err) {
 			return unavailableError{err}
 		}
 		return err
 	}
-	fmt.Fprintf(g.stdout, "Mounted %s on %s. Ctrl-C or `ferry umount %s` unmounts it.\n", source, m.Mountpoint(), m.Mountpoint())
-	return serveMount(ctx, g, m)
-}
-
-// serveMount waits until the mount ends (ferry umount, fusermount -u) or
-// ctx is canceled (Ctrl-C, SIGTERM), then unmounts it.
-func serveMount(ctx context.Context, g *globalOptions, m *fusefs.Mount) error {
+	fmt.Fprintf(g.stdout, "Mounted %s on %s. Ctrl-C or `ferry umount %s` unmounts it.\n", what, m.Mountpoint(), m.Mountpoint())
 	select {
 	case <-m.Done():
 		fmt.Fprintf(g.stdout, "%s was unmounted.\n", m.Mountpoint())

@@ -104,12 +104,5 @@ func runMountVault(ctx context.Context, g *globalOptions, o *mountVaultOptions, 
 		Context: context.WithoutCancel(ctx),
 		Source:  source,
 	})
-	if err != nil {
-		if remote.IsRetryable(err) {
-			return unavailableError{err}
-		}
-		return err
-	}
-	fmt.Fprintf(g.stdout, "Mounted vault %s on %s. Ctrl-C or `ferry umount %s` unmounts it.\n", name, m.Mountpoint(), m.Mountpoint())
-	return serveMount(ctx, g, m)
+	return serveMount(ctx, g, m, err, "vault "+name)
 }
