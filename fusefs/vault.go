@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode"
@@ -61,8 +62,11 @@ const (
 // readdir is answered from it. Reads fetch whole chunks (each checked
 // against its SHA-256; a mismatch is EIO), read ahead for sequential reads
 // and keep chunks in a cache: 64 MiB in memory and, when opts.CacheDir is
-// set, 1 GiB on disk in CacheDir/vault-<vault id>/, kept across mounts. Every
-// change fails with EROFS. docs/mount.md is the user-facing description.
+// set, 1 GiB on disk in CacheDir/vault-<vault id>/, kept across mounts. A
+// file larger than 1/16 of the disk cache (without one, than the memory
+// cache) read from its start or on from the last read is streamed instead,
+// past both caches (vault_stream.go). Every change fails with EROFS.
+// docs/mount.md is the user-facing description.
 //
 // Of opts, AllowOther, CacheDir, Logger, Context (chunk fetches, read-ahead
 // and listings run on it) and Source are used; ReadOnly is implied; ListTTL,
@@ -129,7 +133,14 @@ func mountVault(ctx context.Context, mountpoint string, v *vault.Vault, opts Opt
 		gid:     uint32(os.Getgid()),
 		mounted: time.Now(),
 		chunks:  newChunkCache(v.Store(), bg, cc.memBytes, disk, log),
+		streams: make(chan struct{}, vaultStreams),
 		states:  make(map[string]*backupState),
+	}
+	// A file the disk cache would not keep when read through, or without
+	// one a file larger than the memory cache, is streamed.
+	fsys.streamMin = cc.memBytes
+	if disk != nil {
+		fsys.streamMin = disk.max / streamFraction
 	}
 	stop := func() {
 		cancel()
@@ -154,6 +165,7 @@ func mountVault(ctx context.Context, mountpoint string, v *vault.Vault, opts Opt
 	mo.ReadOnly = true
 	fsOpts.MountOptions = mountOptions(mo, log)
 	fsOpts.MountOptions.MaxReadAhead = maxRequest
+	fsOpts.MountOptions.SyncRead = true // ordered reads keep a stream going
 	fsOpts.Logger = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 
 	m, err := mount(mp, root, fsOpts, remoteReadAheadKB, log, stop, stop)
@@ -171,6 +183,12 @@ type vaultFS struct {
 	uid, gid uint32
 	mounted  time.Time
 	chunks   *chunkCache
+
+	// Streams of sequential reads (vault_stream.go): files larger than
+	// streamMin bytes are streamed, by at most vaultStreams at once.
+	streamMin   int64
+	streams     chan struct{}
+	streamReads atomic.Int64 // streams started (tests)
 
 	mu      sync.Mutex
 	set     *backupSet // nil until the first listing

@@ -354,20 +354,32 @@ func (cc *chunkCache) fetch(c vault.Chunk) ([]byte, error) {
 	return readChunkFrom(rc, c)
 }
 
+// hashPiece is how much of a chunk readChunkFrom reads before hashing it,
+// while the bytes are still in the CPU's cache.
+const hashPiece = 64 << 10
+
 // readChunkFrom reads c's bytes from r, positioned at them, and checks
 // them against c's SHA-256.
 func readChunkFrom(r io.Reader, c vault.Chunk) ([]byte, error) {
 	key := vaultChunkKey(c)
 	data := make([]byte, c.Size)
-	n, err := io.ReadFull(r, data)
+	h := sha256.New()
+	var n int
+	var err error
+	for n < len(data) && err == nil {
+		var k int
+		k, err = io.ReadFull(r, data[n:min(n+hashPiece, len(data))])
+		h.Write(data[n : n+k])
+		n += k
+	}
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		return nil, fmt.Errorf("read %s: %w: %d bytes stored at offset %d, the tree says %d", key, remote.ErrChecksum, n, c.Offset, c.Size)
 	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
-	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != c.SHA256 {
-		return nil, fmt.Errorf("read %s at offset %d: %w: content hashes to %s", key, c.Offset, remote.ErrChecksum, hex.EncodeToString(got[:]))
+	if got := h.Sum(nil); hex.EncodeToString(got) != c.SHA256 {
+		return nil, fmt.Errorf("read %s at offset %d: %w: content hashes to %s", key, c.Offset, remote.ErrChecksum, hex.EncodeToString(got))
 	}
 	return data, nil
 }

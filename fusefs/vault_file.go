@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"syscall"
@@ -27,12 +28,15 @@ type vaultFileNode struct {
 	st   *backupState
 	e    *vault.Entry
 	offs []int64 // offs[i] is where chunk i starts; offs[len(chunks)] is the size
+	// stream: sequential reads are streamed (vault_stream.go).
+	stream bool
 }
 
 var (
 	_ = (fs.NodeGetattrer)((*vaultFileNode)(nil))
 	_ = (fs.NodeOpener)((*vaultFileNode)(nil))
 	_ = (fs.NodeReader)((*vaultFileNode)(nil))
+	_ = (fs.NodeReleaser)((*vaultFileNode)(nil))
 )
 
 func newVaultFileNode(fsys *vaultFS, st *backupState, e *vault.Entry) *vaultFileNode {
@@ -40,7 +44,9 @@ func newVaultFileNode(fsys *vaultFS, st *backupState, e *vault.Entry) *vaultFile
 	for i, c := range e.Chunks {
 		offs[i+1] = offs[i] + c.Size
 	}
-	return &vaultFileNode{vaultNode: vaultNode{fsys: fsys}, st: st, e: e, offs: offs}
+	n := &vaultFileNode{vaultNode: vaultNode{fsys: fsys}, st: st, e: e, offs: offs}
+	n.stream = n.streamable()
+	return n
 }
 
 func (n *vaultFileNode) describe() string { return n.st.m.ID + "/" + n.e.Path }
@@ -57,7 +63,17 @@ func (n *vaultFileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, 
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	return &vaultHandle{last: -1, ahead: -1, pin: -1}, fuse.FOPEN_KEEP_CACHE, 0
+	return &vaultHandle{last: -1, ahead: -1, pin: -1, curIdx: -1}, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// Release implements fs.NodeReleaser: the handle's stream ends.
+func (n *vaultFileNode) Release(ctx context.Context, fh fs.FileHandle) syscall.Errno {
+	if h, ok := fh.(*vaultHandle); ok {
+		h.mu.Lock()
+		h.stopStreamLocked()
+		h.mu.Unlock()
+	}
+	return 0
 }
 
 // vaultHandle is an open file: where it read last (for read-ahead) and the
@@ -68,6 +84,13 @@ type vaultHandle struct {
 	ahead   int // last chunk read-ahead was started for
 	pin     int // chunk held in pinData; -1 for none
 	pinData []byte
+
+	// The handle's stream (vault_stream.go), nil when its reads go
+	// through the chunk cache, and the chunk it took last.
+	st     *vaultStream
+	cur    *streamChunk
+	curIdx int           // -1 for none
+	slots  chan struct{} // where st's slot is returned
 }
 
 // chunkAt returns the index of the chunk holding offset off (< size).
@@ -91,6 +114,15 @@ func (n *vaultFileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte,
 	}
 	end := min(off+int64(len(dest)), size)
 	first, lastChunk := n.chunkAt(off), n.chunkAt(end-1)
+	if n.stream {
+		k, err := n.readStream(ctx, h, dest, off, end, first, lastChunk)
+		if err == nil {
+			return fuse.ReadResultData(dest[:k]), 0
+		}
+		if !errors.Is(err, errNotStreamed) {
+			return nil, n.fsys.errno("read", n.describe(), err)
+		}
+	}
 	n.readAhead(h, first, lastChunk)
 
 	if first == lastChunk {

@@ -9,7 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
+
+	"github.com/hanwen/go-fuse/v2/fs"
 
 	"github.com/ferrysync/ferry/remote"
 	"github.com/ferrysync/ferry/remote/mem"
@@ -17,49 +20,208 @@ import (
 )
 
 // A file larger than the disk cache's share for streams, read through,
-// leaves its read-ahead chunks out of the disk cache: only chunks a read
-// asked for itself are stored.
-func TestVaultStreamSkipsDiskCache(t *testing.T) {
+// is streamed: it arrives whole and right, and neither cache keeps any of
+// it. A read elsewhere in it afterwards goes through the chunk cache.
+func TestVaultStreamLargeFile(t *testing.T) {
 	forEachVaultStore(t, func(t *testing.T, st remote.Store, v *vault.Vault) {
-		// Larger than the kernel's read-ahead (4 MiB when root), whose
-		// reads arrive out of order and are fetched on demand: the later
-		// chunks can only come from Ferry's read-ahead.
 		const size = 24 << 20
-		src := vaultSource(t, size)
-		m := backupInto(t, v, src, "x")
-		want, err := os.ReadFile(filepath.Join(src, "big.img"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		tree, err := v.Tree(t.Context(), m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var chunks int
-		for _, e := range tree.Entries {
-			if e.Path == "big.img" {
-				chunks = len(e.Chunks)
-			}
-		}
-		if chunks < 3 {
-			t.Fatalf("big.img has %d chunks; the test needs several", chunks)
-		}
+		_, big, want := backupBig(t, v, size, "x", 3)
 		// The disk cache's stream share (diskBytes / streamFraction) is
-		// smaller than the file; the cache holds the whole file.
+		// smaller than the file; the cache could hold the whole file.
 		cc := vaultCacheConfig{memBytes: 64 << 20, diskBytes: 2 * size}
 		mp, mnt, fsys := mountVaultTest(t, v, Options{CacheDir: filepath.Join(t.TempDir(), "cache")}, cc)
-		got, err := os.ReadFile(filepath.Join(mp, "latest", "big.img"))
+		p := filepath.Join(mp, "latest", "big.img")
+		got, err := os.ReadFile(p)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("read: %d bytes, %v", len(got), err)
 		}
+		if n := fsys.streamReads.Load(); n != 1 {
+			t.Errorf("%d streams started for one read through, want 1", n)
+		}
+		for i, c := range big.Chunks {
+			if fsys.chunks.mem.has(c.SHA256) {
+				t.Errorf("chunk %d of a streamed file is in the memory cache", i)
+			}
+		}
+		// A read in the middle, past the page cache: through the cache.
+		dropPageCache(t, p)
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mid := make([]byte, 100_000)
+		off := big.Chunks[0].Size + big.Chunks[1].Size + 777
+		if _, err := f.ReadAt(mid, off); err != nil || !bytes.Equal(mid, want[off:off+int64(len(mid))]) {
+			t.Errorf("read at %d: %v (or wrong data)", off, err)
+		}
+		f.Close()
+		if fsys.chunks.storeReads.Load() == 0 {
+			t.Error("the read in the middle did not go through the chunk cache")
+		}
 		disk := fsys.chunks.disk
 		unmountTest(t, mnt) // waits for the disk writer
-		_, stored := disk.size()
-		t.Logf("the disk cache holds %d of the file's %d chunks", stored, chunks)
-		if stored == 0 || stored >= chunks {
-			t.Errorf("the disk cache holds %d of the file's %d chunks; want the first (asked for), not the ones read ahead", stored, chunks)
+		if _, stored := disk.size(); stored == 0 || stored > 2 {
+			t.Errorf("the disk cache holds %d chunks; want only the one or two the read in the middle asked for", stored)
 		}
 	})
+}
+
+// streamNode is a node of big.img of a backup of a tree with a file of
+// size bytes in store st, in a vault view without FUSE whose files all
+// stream.
+func streamNode(t *testing.T, st remote.Store, size int) (*vaultFileNode, *vaultFS, []byte) {
+	t.Helper()
+	v := newTestVault(t, st)
+	m, big, want := backupBig(t, v, size, "", 4)
+	bg, cancel := context.WithCancel(context.Background())
+	log := testLogger(t, slog.LevelWarn)
+	fsys := &vaultFS{v: v, bg: bg, log: log, chunks: newChunkCache(st, bg, 64<<20, nil, log),
+		streams: make(chan struct{}, vaultStreams)}
+	t.Cleanup(func() {
+		cancel()
+		fsys.chunks.close() // waits for the streams' goroutines
+		if n := len(fsys.streams); n != 0 {
+			t.Errorf("%d stream slots taken after every stream ended", n)
+		}
+	})
+	n := newVaultFileNode(fsys, newBackupState(m, nil), big)
+	if !n.stream {
+		t.Fatal("big.img is not streamed")
+	}
+	return n, fsys, want
+}
+
+// readNode reads len(buf) bytes at off through n and checks them.
+func readNode(t *testing.T, ctx context.Context, n *vaultFileNode, fh fs.FileHandle, buf []byte, off int64, want []byte) {
+	t.Helper()
+	res, errno := n.Read(ctx, fh, buf, off)
+	if errno != 0 {
+		t.Fatalf("read at %d: %v", off, errno)
+	}
+	got, _ := res.Bytes(nil)
+	if !bytes.Equal(got, want[min(off, int64(len(want))):min(off+int64(len(buf)), int64(len(want)))]) {
+		t.Fatalf("read at %d: wrong data (%d bytes)", off, len(got))
+	}
+}
+
+// Sequential reads are streamed, whatever their size and however they
+// cut the chunks; a jump goes through the chunk cache, and reading on
+// sequentially from there starts a new stream.
+func TestVaultStreamReads(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	n, fsys, want := streamNode(t, mem.New(), vaultBigSize)
+	for _, size := range []int{128 << 10, 1 << 20, 3<<20 + 17} {
+		fh, _, errno := n.Open(ctx, syscall.O_RDONLY)
+		if errno != 0 {
+			t.Fatal(errno)
+		}
+		before := fsys.streamReads.Load()
+		buf := make([]byte, size)
+		for off := int64(0); off < int64(len(want)); off += int64(size) {
+			readNode(t, ctx, n, fh, buf, off, want)
+		}
+		readNode(t, ctx, n, fh, buf, int64(len(want)), want) // at the end: nothing
+		if got := fsys.streamReads.Load() - before; got != 1 {
+			t.Errorf("reads of %d bytes: %d streams, want 1", size, got)
+		}
+		n.Release(ctx, fh)
+	}
+	if got := fsys.chunks.storeReads.Load(); got != 0 {
+		t.Errorf("%d chunk cache fetches for sequential reads, want 0", got)
+	}
+
+	// Start, jump to the last chunk (the cache), read on from there (a
+	// new stream), then go back to the start (the cache again).
+	fh, _, _ := n.Open(ctx, syscall.O_RDONLY)
+	defer n.Release(ctx, fh)
+	buf := make([]byte, 64<<10)
+	before := fsys.streamReads.Load()
+	readNode(t, ctx, n, fh, buf, 0, want)
+	lastStart := n.offs[len(n.e.Chunks)-1]
+	readNode(t, ctx, n, fh, buf, lastStart-int64(len(buf)), want)
+	if fsys.chunks.storeReads.Load() == 0 {
+		t.Error("a jump did not go through the chunk cache")
+	}
+	for off := lastStart; off < int64(len(want)); off += int64(len(buf)) {
+		readNode(t, ctx, n, fh, buf, off, want)
+	}
+	readNode(t, ctx, n, fh, buf, 100, want)
+	if got := fsys.streamReads.Load() - before; got != 2 {
+		t.Errorf("%d streams for a read, a jump and a read on, want 2", got)
+	}
+}
+
+// A read interrupted while its stream waits for the store is EINTR, and
+// the stream goes on: the retry gets the data.
+func TestVaultStreamInterrupted(t *testing.T) {
+	t.Parallel()
+	st := &gateStore{Store: mem.New(), gate: make(chan struct{})}
+	close(st.gate) // the backup writes and lists freely
+	n, fsys, want := streamNode(t, st, vaultBigSize)
+	st.gate = make(chan struct{})
+	ctx := t.Context()
+	fh, _, _ := n.Open(ctx, syscall.O_RDONLY)
+	defer n.Release(ctx, fh)
+	buf := make([]byte, 128<<10)
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, errno := n.Read(canceled, fh, buf, 0); errno != syscall.EINTR {
+		t.Fatalf("interrupted read: %v, want EINTR", errno)
+	}
+	close(st.gate)
+	for off := int64(0); off < int64(len(want)); off += int64(len(buf)) {
+		readNode(t, ctx, n, fh, buf, off, want)
+	}
+	if got := fsys.streamReads.Load(); got != 1 {
+		t.Errorf("%d streams, want the one the interrupted read started", got)
+	}
+}
+
+// Beyond vaultStreams handles reading at once, reads go through the chunk
+// cache, and right.
+func TestVaultStreamLimit(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	n, fsys, want := streamNode(t, mem.New(), vaultBigSize)
+	buf := make([]byte, 256<<10)
+	var fhs []fs.FileHandle
+	for range vaultStreams + 2 {
+		fh, _, _ := n.Open(ctx, syscall.O_RDONLY)
+		fhs = append(fhs, fh)
+		readNode(t, ctx, n, fh, buf, 0, want)
+	}
+	if got := fsys.streamReads.Load(); got != vaultStreams {
+		t.Errorf("%d streams for %d handles, want %d", got, len(fhs), vaultStreams)
+	}
+	for off := int64(len(buf)); off < int64(len(want)); off += int64(len(buf)) {
+		for _, fh := range fhs {
+			readNode(t, ctx, n, fh, buf, off, want)
+		}
+	}
+	for _, fh := range fhs {
+		n.Release(ctx, fh)
+	}
+}
+
+// A stream that meets an altered chunk stops there; the read goes through
+// the chunk cache, which fails with EIO. The chunks before it are served.
+func TestVaultStreamCorruptChunk(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st := mem.New()
+	n, _, want := streamNode(t, st, vaultBigSize)
+	alterChunk(t, st, n.e.Chunks[2], n.e.Chunks[2].Size-1)
+	fh, _, _ := n.Open(ctx, syscall.O_RDONLY)
+	defer n.Release(ctx, fh)
+	buf := make([]byte, 64<<10)
+	var off int64
+	for ; off+int64(len(buf)) <= n.offs[2]; off += int64(len(buf)) {
+		readNode(t, ctx, n, fh, buf, off, want)
+	}
+	if _, errno := n.Read(ctx, fh, buf, n.offs[2]+10); errno != syscall.EIO {
+		t.Errorf("read in the altered chunk: %v, want EIO", errno)
+	}
 }
 
 // runStore counts the ranged reads of packs and can refuse those longer

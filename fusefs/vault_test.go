@@ -121,6 +121,49 @@ func backupInto(t testing.TB, v *vault.Vault, src, name string) *vault.Manifest 
 	return m
 }
 
+// backupBig backs up vaultSource(t, bigSize) into v as a backup named
+// name, and returns it with its entry of big.img (which must have at least
+// minChunks chunks) and that file's content.
+func backupBig(t testing.TB, v *vault.Vault, bigSize int, name string, minChunks int) (*vault.Manifest, *vault.Entry, []byte) {
+	t.Helper()
+	m := backupInto(t, v, vaultSource(t, bigSize), name)
+	tree, err := v.Tree(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range tree.Entries {
+		if e.Path == "big.img" {
+			if len(e.Chunks) < minChunks {
+				t.Fatalf("big.img has %d chunks; the test needs %d", len(e.Chunks), minChunks)
+			}
+			return m, e, randomBytes(42, bigSize)
+		}
+	}
+	t.Fatal("no big.img in the backup")
+	return nil, nil, nil
+}
+
+// alterChunk flips the byte at offset at of chunk c in its pack, behind
+// the vault's back.
+func alterChunk(t testing.TB, st remote.Store, c vault.Chunk, at int64) {
+	t.Helper()
+	ctx := context.Background()
+	key := vaultChunkKey(c)
+	rd, err := st.Open(ctx, key, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(rd)
+	rd.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[c.Offset+at] ^= 0xff
+	if _, err := st.Put(ctx, key, bytes.NewReader(data), int64(len(data)), remote.PutMeta{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // mountVaultTest mounts v in a fresh directory and unmounts it when the
 // test ends. A CacheDir of "" in opts gets a fresh one.
 func mountVaultTest(t testing.TB, v *vault.Vault, opts Options, cc vaultCacheConfig) (string, *Mount, *vaultFS) {
@@ -321,58 +364,66 @@ func TestVaultCorruptChunkIsEIO(t *testing.T) {
 		}
 		// Flip one byte of big.img's second chunk in its pack behind the
 		// vault's back, and remove the pack of small.bin's only chunk.
-		key := vaultChunkKey(big.Chunks[1])
-		rd, err := st.Open(ctx, key, 0, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(rd)
-		rd.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		data[big.Chunks[1].Offset+big.Chunks[1].Size/2] ^= 0xff
-		if _, err := st.Put(ctx, key, bytes.NewReader(data), int64(len(data)), remote.PutMeta{}); err != nil {
-			t.Fatal(err)
-		}
+		alterChunk(t, st, big.Chunks[1], big.Chunks[1].Size/2)
 		if err := st.Delete(ctx, vaultChunkKey(small.Chunks[0])); err != nil {
 			t.Fatal(err)
 		}
 
-		mp, _, _ := mountVaultTest(t, v, Options{}, vaultCacheConfig{})
-		dir := filepath.Join(mp, "latest")
-		_, err = os.ReadFile(filepath.Join(dir, "big.img"))
-		if !errors.Is(err, syscall.EIO) {
-			t.Errorf("read of a file with an altered chunk: %v, want EIO", err)
-		}
-		// The first chunk is intact and readable; the second one is not.
-		f, err := os.Open(filepath.Join(dir, "big.img"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		head := make([]byte, 4096)
-		if _, err := f.ReadAt(head, 0); err != nil {
-			t.Errorf("read of the intact first chunk: %v", err)
-		}
-		want := randomBytes(42, vaultBigSize)
-		if !bytes.Equal(head, want[:4096]) {
-			t.Error("the intact first chunk reads wrong")
-		}
-		if _, err := f.ReadAt(head, big.Chunks[0].Size+10); !errors.Is(err, syscall.EIO) {
-			t.Errorf("read in the altered chunk: %v, want EIO", err)
-		}
-		if _, err := os.ReadFile(filepath.Join(dir, "a/small.bin")); !errors.Is(err, syscall.EIO) {
-			t.Errorf("read of a file whose chunk is missing: %v, want EIO", err)
-		}
-		// Metadata needs no chunk.
-		if fi, err := os.Stat(filepath.Join(dir, "big.img")); err != nil || fi.Size() != vaultBigSize {
-			t.Errorf("stat: %v, %v", fi, err)
-		}
-		if b, err := os.ReadFile(filepath.Join(dir, "README")); err != nil || string(b) != "hello vault\n" {
-			t.Errorf("README: %q, %v", b, err)
+		// Through the chunk cache, and streamed (a file larger than the
+		// caches' share: the disk cache's 1/16).
+		for _, tc := range []struct {
+			name   string
+			cc     vaultCacheConfig
+			stream bool
+		}{
+			{"cache", vaultCacheConfig{}, false},
+			{"stream", vaultCacheConfig{memBytes: 1 << 20, diskBytes: 16 << 20}, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) { checkCorruptVaultReads(t, v, big, tc.cc, tc.stream) })
 		}
 	})
+}
+
+// checkCorruptVaultReads reads the backup of TestVaultCorruptChunkIsEIO
+// through a mount with cache sizes cc; stream says whether big.img's reads
+// are to be streamed.
+func checkCorruptVaultReads(t *testing.T, v *vault.Vault, big *vault.Entry, cc vaultCacheConfig, stream bool) {
+	mp, _, fsys := mountVaultTest(t, v, Options{}, cc)
+	dir := filepath.Join(mp, "latest")
+	_, err := os.ReadFile(filepath.Join(dir, "big.img"))
+	if !errors.Is(err, syscall.EIO) {
+		t.Errorf("read of a file with an altered chunk: %v, want EIO", err)
+	}
+	if streamed := fsys.streamReads.Load() > 0; streamed != stream {
+		t.Errorf("big.img streamed: %v, want %v", streamed, stream)
+	}
+	// The first chunk is intact and readable; the second one is not.
+	f, err := os.Open(filepath.Join(dir, "big.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	head := make([]byte, 4096)
+	if _, err := f.ReadAt(head, 0); err != nil {
+		t.Errorf("read of the intact first chunk: %v", err)
+	}
+	want := randomBytes(42, vaultBigSize)
+	if !bytes.Equal(head, want[:4096]) {
+		t.Error("the intact first chunk reads wrong")
+	}
+	if _, err := f.ReadAt(head, big.Chunks[0].Size+10); !errors.Is(err, syscall.EIO) {
+		t.Errorf("read in the altered chunk: %v, want EIO", err)
+	}
+	if _, err := os.ReadFile(filepath.Join(dir, "a/small.bin")); !errors.Is(err, syscall.EIO) {
+		t.Errorf("read of a file whose chunk is missing: %v, want EIO", err)
+	}
+	// Metadata needs no chunk.
+	if fi, err := os.Stat(filepath.Join(dir, "big.img")); err != nil || fi.Size() != vaultBigSize {
+		t.Errorf("stat: %v, %v", fi, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "README")); err != nil || string(b) != "hello vault\n" {
+		t.Errorf("README: %q, %v", b, err)
+	}
 }
 
 // dropPageCache makes the kernel forget what it cached of p, so the next

@@ -445,18 +445,7 @@ func TestVaultReadAhead(t *testing.T) {
 	ctx := context.Background()
 	st := mem.New()
 	v := newTestVault(t, st)
-	src := vaultSource(t, vaultBigSize)
-	m := backupInto(t, v, src, "")
-	tree, err := v.Tree(ctx, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var big *vault.Entry
-	for _, e := range tree.Entries {
-		if e.Path == "big.img" {
-			big = e
-		}
-	}
+	m, big, want := backupBig(t, v, vaultBigSize, "", 2)
 	bg, cancel := context.WithCancel(ctx)
 	fsys := &vaultFS{v: v, bg: bg, log: testLogger(t, slog.LevelWarn), chunks: newChunkCache(st, bg, 64<<20, nil, testLogger(t, slog.LevelWarn))}
 	defer func() { cancel(); fsys.chunks.close() }()
@@ -465,7 +454,6 @@ func TestVaultReadAhead(t *testing.T) {
 	if errno != 0 {
 		t.Fatal(errno)
 	}
-	want := randomBytes(42, vaultBigSize)
 	buf := make([]byte, 128<<10)
 	read := func(off int64) {
 		t.Helper()
