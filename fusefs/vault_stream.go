@@ -28,9 +28,10 @@ import (
 // on the hash) and the bookkeeping of chunks nobody asks for again.
 const (
 	// vaultStreamWindow is how many pieces of chunkSize bytes (8 MiB) a
-	// stream reads ahead of its reader. It holds two of the largest chunks
-	// the chunker makes, so that the reader's current chunk never blocks
-	// the next.
+	// stream holds: the reader's current chunk and what is read ahead of
+	// it. The reader gives its chunk back before it waits for the next, so
+	// a window of one chunk could not stall; this one holds two of the
+	// largest the chunker makes.
 	vaultStreamWindow = 32
 	// vaultStreams bounds the streams of one mount, and so the memory
 	// they hold; reads of handles beyond it go through the chunk cache.
@@ -69,8 +70,8 @@ func (c *streamChunk) release(st *vaultStream) {
 }
 
 // streamable reports whether a file's sequential reads may be streamed:
-// it is larger than the caches take whole, and no chunk is larger than
-// half a stream's window.
+// it is larger than the caches take whole, and no chunk is larger than a
+// stream's window.
 func (n *vaultFileNode) streamable() bool {
 	if n.fsys.streams == nil || n.e.Size <= n.fsys.streamMin {
 		return false
