@@ -64,8 +64,8 @@ const (
 // and keep chunks in a cache: 64 MiB in memory and, when opts.CacheDir is
 // set, 1 GiB on disk in CacheDir/vault-<vault id>/, kept across mounts. A
 // file larger than 1/16 of the disk cache (without one, than the memory
-// cache) read from its start or on from the last read is streamed instead,
-// past both caches (vault_stream.go). Every change fails with EROFS.
+// cache) read sequentially is streamed instead, past both caches
+// (vault_stream.go). Every change fails with EROFS.
 // docs/mount.md is the user-facing description.
 //
 // Of opts, AllowOther, CacheDir, Logger, Context (chunk fetches, read-ahead

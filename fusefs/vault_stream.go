@@ -13,9 +13,9 @@ import (
 	"github.com/ferrysync/ferry/vault"
 )
 
-// A program reading a large file of a backup from its start, or on from
-// where it read last, is served by a stream of its own rather than through
-// the chunk cache. The stream reads the file's chunks in order on its own
+// A program reading a large file of a backup sequentially (a read that
+// continues the last one) is served by a stream of its own rather than
+// through the chunk cache. The stream reads the file's chunks in order on its own
 // goroutine, one ranged GET per run of chunks adjacent in a pack (the next
 // GET opened while the current one is read), into pooled buffers, hashing
 // each piece as it arrives; a chunk reaches the reader only once its
@@ -29,9 +29,8 @@ import (
 const (
 	// vaultStreamWindow is how many pieces of chunkSize bytes (8 MiB) a
 	// stream holds: the reader's current chunk and what is read ahead of
-	// it. The reader gives its chunk back before it waits for the next, so
-	// a window of one chunk could not stall; this one holds two of the
-	// largest the chunker makes.
+	// it. The reader keeps its chunk until the next one is there, so the
+	// window holds two of the largest the chunker makes.
 	vaultStreamWindow = 32
 	// vaultStreams bounds the streams of one mount, and so the memory
 	// they hold; reads of handles beyond it go through the chunk cache.
@@ -70,14 +69,14 @@ func (c *streamChunk) release(st *vaultStream) {
 }
 
 // streamable reports whether a file's sequential reads may be streamed:
-// it is larger than the caches take whole, and no chunk is larger than a
-// stream's window.
+// it is larger than the caches take whole, and no chunk is larger than
+// half a stream's window (the reader holds one while the next arrives).
 func (n *vaultFileNode) streamable() bool {
 	if n.fsys.streams == nil || n.e.Size <= n.fsys.streamMin {
 		return false
 	}
 	for _, c := range n.e.Chunks {
-		if c.Size > vaultStreamWindow*chunkSize {
+		if c.Size > vaultStreamWindow/2*chunkSize {
 			return false
 		}
 	}
@@ -121,8 +120,15 @@ type streamPiece struct {
 // one piece is hashed while the next arrives.
 func (st *vaultStream) run(ctx context.Context, store remote.Store, chunks []vault.Chunk, from int) {
 	pieces := make(chan streamPiece, vaultStreamWindow)
-	go st.check(ctx, chunks, pieces)
-	defer close(pieces)
+	checked := make(chan struct{})
+	go func() {
+		defer close(checked)
+		st.check(ctx, chunks, pieces)
+	}()
+	defer func() {
+		close(pieces)
+		<-checked
+	}()
 	send := func(p streamPiece) bool {
 		select {
 		case pieces <- p:
@@ -220,7 +226,7 @@ func (st *vaultStream) check(ctx context.Context, chunks []vault.Chunk, pieces <
 	for p := range pieces {
 		if failed {
 			if p.buf != nil {
-				(&streamChunk{pieces: []*[]byte{p.buf}}).release(st)
+				chunkPool.Put(p.buf)
 			}
 			continue
 		}
@@ -259,12 +265,14 @@ func (st *vaultStream) check(ctx context.Context, chunks []vault.Chunk, pieces <
 	cur.release(st)
 }
 
-// fail hands the reader the error that ended the stream at chunk i.
+// fail hands the reader the error that ended the stream at chunk i, and
+// ends the reading: nothing after it will be served.
 func (st *vaultStream) fail(ctx context.Context, i int, err error) {
 	select {
 	case st.chunks <- streamChunk{i: i, err: err}:
 	case <-ctx.Done():
 	}
+	st.cancel()
 }
 
 // errNotStreamed: the read is not one a stream serves; the chunk cache
@@ -273,7 +281,7 @@ var errNotStreamed = errors.New("not streamed")
 
 // readStream serves the read of [off, end), chunks first..last, from the
 // handle's stream when it continues it, or starts one when the read
-// starts the file or continues the last read. It copies into dest and
+// continues the last read. It copies into dest and
 // returns the bytes copied, or errNotStreamed when the chunk cache is to
 // serve the read (the stream stopped: a jump, or a failure the cache's
 // fetch, with its retries, reports).
@@ -284,7 +292,9 @@ func (n *vaultFileNode) readStream(ctx context.Context, h *vaultHandle, dest []b
 		h.stopStreamLocked()
 	}
 	if h.st == nil {
-		sequential := off == 0 || (h.last >= 0 && first >= h.last-1 && first <= h.last+1)
+		// A read that continues the last one: a program reading one block
+		// of the file (file(1), a thumbnailer) starts no stream.
+		sequential := h.last >= 0 && first >= h.last-1 && first <= h.last+1
 		if !sequential {
 			return 0, errNotStreamed
 		}
@@ -298,10 +308,8 @@ func (n *vaultFileNode) readStream(ctx context.Context, h *vaultHandle, dest []b
 	w := 0
 	for i, pos := first, off; pos < end; i++ {
 		for h.cur == nil || h.curIdx != i {
-			if h.cur != nil {
-				h.cur.release(h.st)
-				h.cur = nil
-			}
+			// The chunk held goes back once the next one is here, so
+			// that a read interrupted meanwhile finds it on its retry.
 			c, err := h.st.receive(ctx)
 			if err != nil {
 				return 0, err // interrupted: the stream goes on
@@ -312,6 +320,9 @@ func (n *vaultFileNode) readStream(ctx context.Context, h *vaultHandle, dest []b
 				}
 				h.stopStreamLocked()
 				return 0, errNotStreamed
+			}
+			if h.cur != nil {
+				h.cur.release(h.st)
 			}
 			h.cur, h.curIdx = &c, c.i
 		}

@@ -121,12 +121,15 @@ func backupInto(t testing.TB, v *vault.Vault, src, name string) *vault.Manifest 
 	return m
 }
 
-// backupBig backs up vaultSource(t, bigSize) into v as a backup named
-// name, and returns it with its entry of big.img (which must have at least
+// backupBig backs up vaultSource(t, bigSize) into v with opts, and
+// returns the backup with its entry of big.img (which must have at least
 // minChunks chunks) and that file's content.
-func backupBig(t testing.TB, v *vault.Vault, bigSize int, name string, minChunks int) (*vault.Manifest, *vault.Entry, []byte) {
+func backupBig(t testing.TB, v *vault.Vault, bigSize int, opts vault.BackupOptions, minChunks int) (*vault.Manifest, *vault.Entry, []byte) {
 	t.Helper()
-	m := backupInto(t, v, vaultSource(t, bigSize), name)
+	m, err := v.Create(context.Background(), vaultSource(t, bigSize), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tree, err := v.Tree(context.Background(), m)
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +144,25 @@ func backupBig(t testing.TB, v *vault.Vault, bigSize int, name string, minChunks
 	}
 	t.Fatal("no big.img in the backup")
 	return nil, nil, nil
+}
+
+// cutPack stores chunk c's pack again, cut keep bytes into c.
+func cutPack(t testing.TB, st remote.Store, c vault.Chunk, keep int64) {
+	t.Helper()
+	ctx := context.Background()
+	key := vaultChunkKey(c)
+	rd, err := st.Open(ctx, key, 0, c.Offset+keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(rd)
+	rd.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, key, bytes.NewReader(data), int64(len(data)), remote.PutMeta{}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // alterChunk flips the byte at offset at of chunk c in its pack, behind

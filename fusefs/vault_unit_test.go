@@ -445,7 +445,7 @@ func TestVaultReadAhead(t *testing.T) {
 	ctx := context.Background()
 	st := mem.New()
 	v := newTestVault(t, st)
-	m, big, want := backupBig(t, v, vaultBigSize, "", 2)
+	m, big, want := backupBig(t, v, vaultBigSize, vault.BackupOptions{}, 2)
 	bg, cancel := context.WithCancel(ctx)
 	fsys := &vaultFS{v: v, bg: bg, log: testLogger(t, slog.LevelWarn), chunks: newChunkCache(st, bg, 64<<20, nil, testLogger(t, slog.LevelWarn))}
 	defer func() { cancel(); fsys.chunks.close() }()
