@@ -149,25 +149,21 @@ func backupBig(t testing.TB, v *vault.Vault, bigSize int, opts vault.BackupOptio
 // cutPack stores chunk c's pack again, cut keep bytes into c.
 func cutPack(t testing.TB, st remote.Store, c vault.Chunk, keep int64) {
 	t.Helper()
-	ctx := context.Background()
-	key := vaultChunkKey(c)
-	rd, err := st.Open(ctx, key, 0, c.Offset+keep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(rd)
-	rd.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Put(ctx, key, bytes.NewReader(data), int64(len(data)), remote.PutMeta{}); err != nil {
-		t.Fatal(err)
-	}
+	rewritePack(t, st, c, func(pack []byte) []byte { return pack[:c.Offset+keep] })
 }
 
 // alterChunk flips the byte at offset at of chunk c in its pack, behind
 // the vault's back.
 func alterChunk(t testing.TB, st remote.Store, c vault.Chunk, at int64) {
+	t.Helper()
+	rewritePack(t, st, c, func(pack []byte) []byte {
+		pack[c.Offset+at] ^= 0xff
+		return pack
+	})
+}
+
+// rewritePack stores chunk c's pack again as change makes it.
+func rewritePack(t testing.TB, st remote.Store, c vault.Chunk, change func([]byte) []byte) {
 	t.Helper()
 	ctx := context.Background()
 	key := vaultChunkKey(c)
@@ -180,7 +176,7 @@ func alterChunk(t testing.TB, st remote.Store, c vault.Chunk, at int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data[c.Offset+at] ^= 0xff
+	data = change(data)
 	if _, err := st.Put(ctx, key, bytes.NewReader(data), int64(len(data)), remote.PutMeta{}); err != nil {
 		t.Fatal(err)
 	}
