@@ -146,9 +146,12 @@ type ResumablePutter interface {
 	// ErrChecksum (leaving no object) if the parts hash to anything else.
 	InitUpload(ctx context.Context, key string, meta PutMeta) (uploadID string, err error)
 	// UploadPart sends one part; the store verifies the part's SHA-256 on
-	// arrival and returns what it recorded. An upload id the store no longer
+	// arrival and returns what it recorded. sha256 is the part's hex SHA-256
+	// when the caller knows it already ("": the store computes it first):
+	// the store then checks the part against it and fails with ErrChecksum,
+	// keeping nothing, when they differ. An upload id the store no longer
 	// knows yields an error wrapping ErrNotExist.
-	UploadPart(ctx context.Context, key, uploadID string, number int, r io.Reader, size int64) (Part, error)
+	UploadPart(ctx context.Context, key, uploadID string, number int, r io.Reader, size int64, sha256 string) (Part, error)
 	// CompleteUpload assembles the parts (in number order) into the object
 	// and records meta.SHA256 (the whole object's hex SHA-256) with it —
 	// on S3, when InitUpload was not given it, by a copy of the object onto

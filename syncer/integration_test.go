@@ -764,6 +764,7 @@ type itParts struct {
 	*s3.Store
 	parts, puts      atomic.Int64
 	completed        sync.Map // part number → true once uploaded
+	given            sync.Map // part number → the SHA-256 the engine gave with it
 	cancelAt         int      // cancel when this part starts
 	cancelOnComplete bool     // cancel when the upload is completed
 	cancel           context.CancelFunc
@@ -771,8 +772,9 @@ type itParts struct {
 	failed           atomic.Bool
 }
 
-func (p *itParts) UploadPart(ctx context.Context, key, id string, n int, r io.Reader, size int64) (remote.Part, error) {
+func (p *itParts) UploadPart(ctx context.Context, key, id string, n int, r io.Reader, size int64, sha string) (remote.Part, error) {
 	p.parts.Add(1)
+	p.given.Store(n, sha)
 	if n == p.cancelAt && p.cancel != nil {
 		// Parts upload in parallel: let the earlier ones finish first, so
 		// the interruption falls after exactly cancelAt-1 parts.
@@ -786,7 +788,7 @@ func (p *itParts) UploadPart(ctx context.Context, key, id string, n int, r io.Re
 	if n == p.failOnceAt && !p.failed.Swap(true) {
 		return remote.Part{}, remote.Retryable(errors.New("injected failure"))
 	}
-	part, err := p.Store.UploadPart(ctx, key, id, n, r, size)
+	part, err := p.Store.UploadPart(ctx, key, id, n, r, size, sha)
 	if err == nil {
 		p.completed.Store(n, true)
 	}
@@ -845,6 +847,14 @@ func TestIntegrationMultipartResumes(t *testing.T) {
 		}
 		itSame(t, src, dst.Store)
 		itNoUploads(t, db)
+		// The pass that hashed the local file before the upload hashed
+		// the parts too: each went out with its SHA-256.
+		for n := 1; n <= 3; n++ {
+			part := big[(n-1)*itPartSize : min(n*itPartSize, size)]
+			if got, _ := dst.given.Load(n); got != itSHA(part) {
+				t.Errorf("part %d went out with SHA-256 %q, want %s", n, got, itSHA(part))
+			}
+		}
 	})
 
 	t.Run("an interrupted upload continues from its last part", func(t *testing.T) {

@@ -271,6 +271,7 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 		ok = false
 		h.Reset()
 	}
+	var pre *prehash
 	if !ok {
 		meta := remote.PutMeta{ModTime: src.ModTime}
 		if l, isLocal := r.p.Source.(remote.Local); isLocal && l.IsLocal() {
@@ -278,11 +279,13 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 			// lets the destination record the hash from the start (on S3
 			// it would otherwise copy the whole object onto itself) and
 			// refuse the object if the file changes during the upload.
-			sum, err := hashObject(ctx, r.p.Source, src.Key)
+			// The same pass hashes the parts, which then go out with
+			// their SHA-256 known: the upload hashes nothing again.
+			pre, err = r.prehash(ctx, src, partSize)
 			if err != nil {
-				return state.FileEntry{}, fmt.Errorf("hash source: %w", err)
+				return state.FileEntry{}, err
 			}
-			meta.SHA256 = sum
+			meta.SHA256 = pre.sum
 		}
 		id, err := rp.InitUpload(ctx, src.Key, meta)
 		if err != nil {
@@ -303,10 +306,13 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 		r.log.Info("resuming upload", slog.String("path", src.Key), slog.Int64("offset", offset),
 			slog.Int("parts", len(up.Parts)))
 	}
-	if err := r.uploadParts(ctx, rp, src, up, offset, h); err != nil {
+	if err := r.uploadParts(ctx, rp, src, up, offset, h, pre); err != nil {
 		return state.FileEntry{}, err
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
+	if pre != nil {
+		sum = pre.sum
+	}
 	parts := make([]remote.Part, len(up.Parts))
 	for i, p := range up.Parts {
 		parts[i] = remote.Part{Number: p.Number, Size: p.Size, ETag: p.ETag, SHA256: p.SHA256}
@@ -380,13 +386,67 @@ type partResult struct {
 	err   error
 }
 
+// prehash is what a pass over a source file before its upload computes:
+// the file's SHA-256 and, for each part of the upload, the part's SHA-256
+// and the file's hash state after it.
+type prehash struct {
+	sum    string
+	parts  []string
+	states [][]byte
+}
+
+// prehash reads src once, in parts of partSize bytes, hashing each part
+// beside the whole file. A file that is no longer src.Size bytes long is
+// errSourceChanged.
+func (r *run) prehash(ctx context.Context, src remote.ObjectInfo, partSize int64) (*prehash, error) {
+	rc, err := r.p.Source.Open(ctx, src.Key, 0, -1)
+	if err != nil {
+		return nil, fmt.Errorf("hash source: %w", err)
+	}
+	defer rc.Close()
+	buf := r.e.partBuf(min(partSize, src.Size))
+	defer r.e.freePartBuf(buf)
+	whole := sha256.New()
+	pre := &prehash{}
+	for left := src.Size; left > 0; {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		part := buf[:min(partSize, left)]
+		if _, err := io.ReadFull(rc, part); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%w (shorter than %d bytes)", errSourceChanged, src.Size)
+			}
+			return nil, fmt.Errorf("hash source: %w", err)
+		}
+		left -= int64(len(part))
+		partSum := make(chan [sha256.Size]byte, 1)
+		go func() { partSum <- sha256.Sum256(part) }()
+		whole.Write(part)
+		st, err := whole.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		sum := <-partSum
+		pre.parts = append(pre.parts, hex.EncodeToString(sum[:]))
+		pre.states = append(pre.states, st)
+	}
+	if n, _ := rc.Read(buf[:1]); n > 0 {
+		return nil, fmt.Errorf("%w (longer than %d bytes)", errSourceChanged, src.Size)
+	}
+	pre.sum = hex.EncodeToString(whole.Sum(nil))
+	return pre, nil
+}
+
 // uploadParts sends the parts of src from offset on, partsPerFile at once
 // (and at most Engine.partSlots across the engine, which bounds memory: each
 // part in flight holds one part-size buffer). The source is read and hashed
-// in order; parts may finish out of order, but the upload record only ever
-// grows by the contiguous run of finished parts, with the hash state as of
-// the last of them, so a resume after a kill is exact.
-func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src remote.ObjectInfo, up *state.Upload, offset int64, h hash.Hash) error {
+// in order — or, with pre, not hashed again: each part goes out with the
+// SHA-256 pre says it has, which the store checks. Parts may finish out of
+// order, but the upload record only ever grows by the contiguous run of
+// finished parts, with the hash state as of the last of them, so a resume
+// after a kill is exact.
+func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src remote.ObjectInfo, up *state.Upload, offset int64, h hash.Hash, pre *prehash) error {
 	db := r.e.DB
 	rc, err := r.p.Source.Open(ctx, src.Key, offset, -1)
 	if err != nil {
@@ -403,7 +463,7 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 	nextCommit := len(up.Parts) + 1
 	n := nextCommit
 	inflight := 0
-	vanished := false
+	vanished, changed := false, false
 	var firstErr error
 	for {
 		// Start parts while there is room and work.
@@ -430,19 +490,24 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 				cancel()
 				break
 			}
-			h.Write(buf)
-			st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
-			if err != nil {
-				r.e.freePartBuf(buf)
-				<-slots
-				firstErr = err
-				break
+			var st []byte
+			partSum := ""
+			if pre != nil {
+				partSum, st = pre.parts[n-1], pre.states[n-1]
+			} else {
+				h.Write(buf)
+				if st, err = h.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
+					r.e.freePartBuf(buf)
+					<-slots
+					firstErr = err
+					break
+				}
 			}
 			inflight++
 			go func(n int, data []byte, st []byte) {
 				defer func() { r.e.freePartBuf(data); <-slots }()
 				// A *bytes.Buffer lets a store take the bytes without a copy.
-				part, err := rp.UploadPart(uctx, src.Key, up.UploadID, n, bytes.NewBuffer(data), int64(len(data)))
+				part, err := rp.UploadPart(uctx, src.Key, up.UploadID, n, bytes.NewBuffer(data), int64(len(data)), partSum)
 				results <- partResult{n: n, part: part, state: st, err: err}
 			}(n, buf, st)
 			offset += size
@@ -456,13 +521,22 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 		if res.err != nil {
 			if firstErr == nil {
 				firstErr = res.err
-				if errors.Is(res.err, remote.ErrNotExist) {
+				switch {
+				case errors.Is(res.err, remote.ErrNotExist):
 					// The store forgot the upload: start over next attempt.
 					vanished = true
 					_ = db.DeleteUpload(r.p.Name, src.Key)
-					firstErr = remote.Retryable(fmt.Errorf("upload %s vanished: %w", up.UploadID, res.err))
+					firstErr = destErr{fmt.Errorf("upload part %d: %w", res.n,
+						remote.Retryable(fmt.Errorf("upload %s vanished: %w", up.UploadID, res.err)))}
+				case pre != nil && errors.Is(res.err, remote.ErrChecksum):
+					// The part is not what the pass before the upload read:
+					// the file changed. The upload, started for the old
+					// content, is of no use; the next attempt starts over.
+					changed = true
+					firstErr = fmt.Errorf("%w: part %d: %v", errSourceChanged, res.n, res.err)
+				default:
+					firstErr = destErr{fmt.Errorf("upload part %d: %w", res.n, firstErr)}
 				}
-				firstErr = destErr{fmt.Errorf("upload part %d: %w", res.n, firstErr)}
 				cancel()
 			}
 			continue
@@ -483,7 +557,7 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 		}
 		// Parts the store accepted are recorded even after another part
 		// failed: they are done, and a resume need not send them again.
-		if grew && !vanished {
+		if grew && !vanished && !changed {
 			if err := db.PutUpload(up); err != nil && firstErr == nil {
 				firstErr = fmt.Errorf("record upload progress: %w", err)
 				cancel()
@@ -495,6 +569,9 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 		// do not count as moved.
 		for _, f := range finished {
 			r.c.bytesMoved.Add(-f.part.Size)
+		}
+		if changed {
+			r.abortUpload(context.WithoutCancel(ctx), rp, up)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

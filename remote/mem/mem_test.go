@@ -61,16 +61,16 @@ func TestCompleteUploadRefusals(t *testing.T) {
 	}
 	up := func(n int, data string) remote.Part {
 		t.Helper()
-		p, err := s.UploadPart(ctx, "k", id, n, strings.NewReader(data), int64(len(data)))
+		p, err := s.UploadPart(ctx, "k", id, n, strings.NewReader(data), int64(len(data)), "")
 		if err != nil {
 			t.Fatalf("UploadPart(%d): %v", n, err)
 		}
 		return p
 	}
-	if _, err := s.UploadPart(ctx, "k", id, 1, strings.NewReader("too long"), 8); err == nil {
+	if _, err := s.UploadPart(ctx, "k", id, 1, strings.NewReader("too long"), 8, ""); err == nil {
 		t.Error("UploadPart larger than the part size succeeded")
 	}
-	if _, err := s.UploadPart(ctx, "other", id, 1, strings.NewReader("abcd"), 4); !errors.Is(err, remote.ErrNotExist) {
+	if _, err := s.UploadPart(ctx, "other", id, 1, strings.NewReader("abcd"), 4, ""); !errors.Is(err, remote.ErrNotExist) {
 		t.Errorf("UploadPart with another key's upload id = %v; want ErrNotExist", err)
 	}
 	p1, p2, short := up(1, "abcd"), up(2, "ef"), up(3, "g")

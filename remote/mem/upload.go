@@ -71,7 +71,7 @@ func (s *Store) lookup(op, key, id string) (*upload, error) {
 
 // UploadPart implements remote.ResumablePutter. Sending a part number again
 // replaces that part.
-func (s *Store) UploadPart(ctx context.Context, key, uploadID string, number int, r io.Reader, size int64) (remote.Part, error) {
+func (s *Store) UploadPart(ctx context.Context, key, uploadID string, number int, r io.Reader, size int64, sha256 string) (remote.Part, error) {
 	if err := remote.CheckKey(ctx, "upload part", key); err != nil {
 		return remote.Part{}, err
 	}
@@ -91,6 +91,9 @@ func (s *Store) UploadPart(ctx context.Context, key, uploadID string, number int
 	data, sum, err := readAll(ctx, r, size)
 	if err != nil {
 		return remote.Part{}, fmt.Errorf("upload part %s #%d: %w", key, number, err)
+	}
+	if sha256 != "" && !strings.EqualFold(sha256, sum) {
+		return remote.Part{}, fmt.Errorf("upload part %s #%d: %w: the caller gave SHA-256 %s, the part hashes to %s", key, number, remote.ErrChecksum, sha256, sum)
 	}
 	part := remote.Part{Number: number, Size: int64(len(data)), SHA256: sum}
 	s.mu.Lock()

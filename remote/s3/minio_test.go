@@ -376,7 +376,7 @@ func TestResumableUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	part1, err := s.UploadMultipartPart(t.Context(), up, 1, bytes.NewReader(p1), int64(len(p1)))
+	part1, err := s.UploadMultipartPart(t.Context(), up, 1, bytes.NewReader(p1), int64(len(p1)), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +396,7 @@ func TestResumableUpload(t *testing.T) {
 	if len(parts) != 1 || parts[0] != part1 {
 		t.Fatalf("ListMultipartParts = %+v, want [%+v]", parts, part1)
 	}
-	part2, err := s2.UploadMultipartPart(t.Context(), up, 2, bytes.NewReader(p2), int64(len(p2)))
+	part2, err := s2.UploadMultipartPart(t.Context(), up, 2, bytes.NewReader(p2), int64(len(p2)), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +420,7 @@ func TestResumableUpload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		part, err := s.UploadMultipartPart(t.Context(), up, 1, bytes.NewReader(p2), int64(len(p2)))
+		part, err := s.UploadMultipartPart(t.Context(), up, 1, bytes.NewReader(p2), int64(len(p2)), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -442,7 +442,7 @@ func TestResumableUpload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.UploadMultipartPart(t.Context(), up, 1, bytes.NewReader(p1), int64(len(p1))); err != nil {
+		if _, err := s.UploadMultipartPart(t.Context(), up, 1, bytes.NewReader(p1), int64(len(p1)), ""); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.AbortMultipart(t.Context(), up); err != nil {
@@ -456,7 +456,7 @@ func TestResumableUpload(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.AbortMultipart(context.Background(), up)
-		if _, err := s.UploadMultipartPart(t.Context(), up, 1, bytes.NewReader(p2), int64(len(p2))+1); err == nil {
+		if _, err := s.UploadMultipartPart(t.Context(), up, 1, bytes.NewReader(p2), int64(len(p2))+1, ""); err == nil {
 			t.Error("UploadMultipartPart with fewer bytes than size succeeded")
 		}
 	})

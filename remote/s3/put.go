@@ -32,8 +32,9 @@ type MultipartPutter interface {
 	// the SHA-256 when already known).
 	InitMultipart(ctx context.Context, key string, meta remote.PutMeta) (Upload, error)
 	// UploadMultipartPart sends part number n, size bytes read from r. The server
-	// verifies the part's SHA-256, which the returned Part records.
-	UploadMultipartPart(ctx context.Context, up Upload, n int, r io.Reader, size int64) (Part, error)
+	// verifies the part's SHA-256, which the returned Part records: sha256
+	// when the caller gives it (hex), else computed here first.
+	UploadMultipartPart(ctx context.Context, up Upload, n int, r io.Reader, size int64, sha256 string) (Part, error)
 	// ListMultipartParts returns the parts the server holds for the upload,
 	// in order, or an error wrapping remote.ErrNotExist when the upload is
 	// gone (completed, aborted or expired).
@@ -262,7 +263,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, size 
 			return fail(fmt.Errorf("content exceeds %d parts of %d bytes; give its size or raise the part size", MaxParts, ps))
 		}
 		whole.Write(data)
-		p, err := s.uploadPart(ctx, up, n, data)
+		p, err := s.uploadPart(ctx, up, n, data, "")
 		if err != nil {
 			return fail(err)
 		}
@@ -309,24 +310,32 @@ func (s *Store) InitMultipart(ctx context.Context, key string, meta remote.PutMe
 }
 
 // UploadMultipartPart sends one part; see MultipartPutter. It reads the part into
-// memory first to hash it.
-func (s *Store) UploadMultipartPart(ctx context.Context, up Upload, n int, r io.Reader, size int64) (Part, error) {
+// memory first (the signed request carries its SHA-256).
+func (s *Store) UploadMultipartPart(ctx context.Context, up Upload, n int, r io.Reader, size int64, sha256 string) (Part, error) {
 	if size < 0 || size > MaxPartSize {
 		return Part{}, fmt.Errorf("s3 upload %s part %d: size %d out of range 0..%d", remote.PrintableKey(up.Key), n, size, int64(MaxPartSize))
 	}
+	sha256, err := normalizeSHA256(sha256)
+	if err != nil {
+		return Part{}, fmt.Errorf("s3 upload %s part %d: %w", remote.PrintableKey(up.Key), n, err)
+	}
 	if b, ok := r.(interface{ Bytes() []byte }); ok && int64(len(b.Bytes())) == size {
 		// The part is in memory already (e.g. a *bytes.Buffer): no copy.
-		return s.uploadPart(ctx, up, n, b.Bytes())
+		return s.uploadPart(ctx, up, n, b.Bytes(), sha256)
 	}
 	pb := s.getBuf(size)
 	defer s.putBuf(pb)
 	if got, err := io.ReadFull(r, *pb); err != nil {
 		return Part{}, fmt.Errorf("s3 upload %s part %d: read source: got %d of %d bytes: %w", remote.PrintableKey(up.Key), n, got, size, err)
 	}
-	return s.uploadPart(ctx, up, n, *pb)
+	return s.uploadPart(ctx, up, n, *pb, sha256)
 }
 
-func (s *Store) uploadPart(ctx context.Context, up Upload, n int, data []byte) (Part, error) {
+// uploadPart sends data as part n. hexSum, when not "", is its SHA-256 as
+// the caller computed it: it is not computed again but signed as the
+// payload hash, which the server checks against the body (a mismatch is
+// ErrChecksum).
+func (s *Store) uploadPart(ctx context.Context, up Upload, n int, data []byte, hexSum string) (Part, error) {
 	name, err := s.object(up.Key)
 	if err != nil {
 		return Part{}, err
@@ -334,10 +343,15 @@ func (s *Store) uploadPart(ctx context.Context, up Upload, n int, data []byte) (
 	if n < 1 || n > MaxParts {
 		return Part{}, fmt.Errorf("s3 upload %s: part number %d out of range 1..%d", remote.PrintableKey(up.Key), n, MaxParts)
 	}
-	sum := sha256.Sum256(data)
-	hexSum := hex.EncodeToString(sum[:])
+	var sum []byte
+	if hexSum != "" {
+		sum, _ = hex.DecodeString(hexSum)
+	} else {
+		s := sha256.Sum256(data)
+		sum, hexSum = s[:], hex.EncodeToString(s[:])
+	}
 	hdr := make(http.Header, 1)
-	hdr.Set("X-Amz-Checksum-Sha256", checksumHeader(sum[:]))
+	hdr.Set("X-Amz-Checksum-Sha256", checksumHeader(sum))
 	op, err := s.core.PutObjectPart(ctx, s.bucket, name, up.UploadID, n, bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{
 		Sha256Hex:            hexSum,
 		CustomHeader:         hdr,

@@ -20,8 +20,8 @@ func (s *Store) InitUpload(ctx context.Context, key string, meta remote.PutMeta)
 
 // UploadPart sends part number of the upload; the server verifies its
 // SHA-256.
-func (s *Store) UploadPart(ctx context.Context, key, uploadID string, number int, r io.Reader, size int64) (remote.Part, error) {
-	p, err := s.UploadMultipartPart(ctx, Upload{Key: key, UploadID: uploadID}, number, r, size)
+func (s *Store) UploadPart(ctx context.Context, key, uploadID string, number int, r io.Reader, size int64, sha256 string) (remote.Part, error) {
+	p, err := s.UploadMultipartPart(ctx, Upload{Key: key, UploadID: uploadID}, number, r, size, sha256)
 	if err != nil {
 		return remote.Part{}, err
 	}

@@ -29,7 +29,7 @@ func TestResumableHashGivenAtStart(t *testing.T) {
 		}
 		var parts []remote.Part
 		for i, p := range [][]byte{p1, p2} {
-			part, err := rp.UploadPart(t.Context(), key, id, i+1, bytes.NewBuffer(p), int64(len(p)))
+			part, err := rp.UploadPart(t.Context(), key, id, i+1, bytes.NewBuffer(p), int64(len(p)), "")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1155,7 +1155,7 @@ func (s *suite) testResumablePutter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("InitUpload: %v", err)
 	}
-	p1, err := rp.UploadPart(ctx, key, id, 1, bytes.NewReader(part1), ps)
+	p1, err := rp.UploadPart(ctx, key, id, 1, bytes.NewReader(part1), ps, "")
 	if err != nil {
 		t.Fatalf("UploadPart(1): %v", err)
 	}
@@ -1167,12 +1167,17 @@ func (s *suite) testResumablePutter(t *testing.T) {
 	wantEmpty(t, st)
 
 	// A part whose reader comes up short fails.
-	if _, err := rp.UploadPart(ctx, key, id, 2, bytes.NewReader(part2[:500]), int64(len(part2))); err == nil {
+	if _, err := rp.UploadPart(ctx, key, id, 2, bytes.NewReader(part2[:500]), int64(len(part2)), ""); err == nil {
 		t.Error("UploadPart with fewer bytes than its size succeeded")
 	}
+	// A part that does not hash to the SHA-256 the caller gives fails
+	// with ErrChecksum.
+	if _, err := rp.UploadPart(ctx, key, id, 2, bytes.NewReader(part2), int64(len(part2)), hashOf(part1)); !errors.Is(err, remote.ErrChecksum) {
+		t.Errorf("UploadPart with the wrong SHA-256 = %v; want ErrChecksum", err)
+	}
 	// Resume as another process would: the upload id and the finished part
-	// are all it kept.
-	p2, err := rp.UploadPart(ctx, key, id, 2, bytes.NewReader(part2), int64(len(part2)))
+	// are all it kept. This time the caller knows the part's SHA-256.
+	p2, err := rp.UploadPart(ctx, key, id, 2, bytes.NewReader(part2), int64(len(part2)), hashOf(part2))
 	if err != nil {
 		t.Fatalf("UploadPart(2): %v", err)
 	}
@@ -1195,7 +1200,7 @@ func (s *suite) testResumablePutter(t *testing.T) {
 	if n, got := readHash(t, st, key, 0, -1); n != size || got != whole {
 		t.Errorf("read back %d bytes with sha256 %s, want %d bytes with %s", n, got, size, whole)
 	}
-	if _, err := rp.UploadPart(ctx, key, id, 3, bytes.NewReader(part2), int64(len(part2))); !errors.Is(err, remote.ErrNotExist) {
+	if _, err := rp.UploadPart(ctx, key, id, 3, bytes.NewReader(part2), int64(len(part2)), ""); !errors.Is(err, remote.ErrNotExist) {
 		t.Errorf("UploadPart to a completed upload = %v; want ErrNotExist", err)
 	}
 
@@ -1204,14 +1209,14 @@ func (s *suite) testResumablePutter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("InitUpload: %v", err)
 	}
-	if _, err := rp.UploadPart(ctx, "up/aborted", id2, 1, bytes.NewReader(part2), int64(len(part2))); err != nil {
+	if _, err := rp.UploadPart(ctx, "up/aborted", id2, 1, bytes.NewReader(part2), int64(len(part2)), ""); err != nil {
 		t.Fatalf("UploadPart: %v", err)
 	}
 	if err := rp.AbortUpload(ctx, "up/aborted", id2); err != nil {
 		t.Fatalf("AbortUpload: %v", err)
 	}
 	wantNotExist(t, st, "up/aborted")
-	if _, err := rp.UploadPart(ctx, "up/aborted", id2, 2, bytes.NewReader(part2), int64(len(part2))); !errors.Is(err, remote.ErrNotExist) {
+	if _, err := rp.UploadPart(ctx, "up/aborted", id2, 2, bytes.NewReader(part2), int64(len(part2)), ""); !errors.Is(err, remote.ErrNotExist) {
 		t.Errorf("UploadPart to an aborted upload = %v; want ErrNotExist", err)
 	}
 	if err := rp.AbortUpload(ctx, "up/aborted", id2); err != nil {
