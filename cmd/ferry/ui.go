@@ -41,11 +41,13 @@ func bytesStr(n int64) string {
 	return humanize.IBytes(uint64(n))
 }
 
+// timeStr shows t in the local zone, named, so that a reader never has to
+// guess which zone a time is in ("2026-11-23 14:05:00 CET").
 func timeStr(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.Local().Format("2006-01-02 15:04:05")
+	return t.Local().Format("2006-01-02 15:04:05 MST")
 }
 
 func durationStr(d time.Duration) string {
