@@ -107,6 +107,30 @@ func Load(path string) (*Config, error) {
 	return parse(data, path, &mode, filepath.Dir(path), time.Now())
 }
 
+// SocketOf returns the daemon socket a configuration file names (or the
+// default), when the file is readable TOML but not a valid configuration:
+// the daemon, started from an earlier version of the file, may still be
+// asked what it does. ok is false when the file cannot be read or is not
+// TOML, or its socket is not a string.
+func SocketOf(path string) (socket string, ok bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", false
+	}
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		return "", false
+	}
+	switch s := raw["socket"].(type) {
+	case nil:
+		return DefaultSocket, true
+	case string:
+		return s, s != ""
+	default:
+		return "", false
+	}
+}
+
 // Parse decodes and validates configuration text; name is used in messages
 // (usually the file name). The permission check of the file itself is
 // skipped; a secret_key_file is still read and checked, and a relative one

@@ -114,7 +114,15 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig(true)
 			if err != nil {
-				return err
+				// A file being edited may be invalid while the daemon
+				// runs on what it loaded before: ask it anyway, on the
+				// socket the file names.
+				sock, ok := config.SocketOf(g.configPath)
+				if !ok {
+					return err
+				}
+				fmt.Fprintf(g.stderr, "warning: %v\n(asking the daemon on %s, the socket the file names; it runs with the configuration it loaded last)\n\n", err, sock)
+				cfg = &config.Config{Socket: sock}
 			}
 			c := g.dialDaemon(cmd.Context(), cfg)
 			if c == nil {

@@ -127,3 +127,26 @@ func TestStatusJSONWithoutDaemon(t *testing.T) {
 		t.Errorf("exit %d, %s", code, stderr)
 	}
 }
+
+// ferry status with a configuration file that is being edited (invalid)
+// still asks the daemon, on the socket the file names, and says what is
+// wrong with the file.
+func TestStatusWithInvalidConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ferry.toml")
+	sock := filepath.Join(dir, "ferry.sock")
+	if err := os.WriteFile(cfg, []byte("socket = \""+sock+"\"\nlog_level = \"loud\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runFerry(t, "--config", cfg, "status")
+	if code != exitUnavailable || !strings.Contains(stderr, "log_level") || !strings.Contains(stderr, "no ferry daemon answers on "+sock) {
+		t.Errorf("exit %d, %s; want the config problem named and no daemon on %s (exit %d)", code, stderr, sock, exitUnavailable)
+	}
+	// Not TOML at all: the configuration error, as for every command.
+	if err := os.WriteFile(cfg, []byte("socket = [[[\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runFerry(t, "--config", cfg, "status"); code != exitConfig {
+		t.Errorf("status with a file that is not TOML: exit %d, %s; want %d", code, stderr, exitConfig)
+	}
+}
