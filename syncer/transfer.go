@@ -395,41 +395,52 @@ type prehash struct {
 	states [][]byte
 }
 
-// prehash reads src once, in parts of partSize bytes, hashing each part
-// beside the whole file. A file that is no longer src.Size bytes long is
-// errSourceChanged.
+// prehashBlock is how much of a file prehash reads at a time.
+const prehashBlock = 1 << 20
+
+// prehash reads src once, in blocks of prehashBlock bytes, each hashed
+// into the whole file's hash and, on a second goroutine, its part's. A
+// file that is no longer src.Size bytes long is errSourceChanged.
 func (r *run) prehash(ctx context.Context, src remote.ObjectInfo, partSize int64) (*prehash, error) {
 	rc, err := r.p.Source.Open(ctx, src.Key, 0, -1)
 	if err != nil {
 		return nil, fmt.Errorf("hash source: %w", err)
 	}
 	defer rc.Close()
-	buf := r.e.partBuf(min(partSize, src.Size))
-	defer r.e.freePartBuf(buf)
-	whole := sha256.New()
+	buf := make([]byte, prehashBlock)
+	whole, part := sha256.New(), sha256.New()
 	pre := &prehash{}
+	var inPart int64 // bytes of the current part hashed
 	for left := src.Size; left > 0; {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		part := buf[:min(partSize, left)]
-		if _, err := io.ReadFull(rc, part); err != nil {
+		block := buf[:min(prehashBlock, left, partSize-inPart)]
+		if _, err := io.ReadFull(rc, block); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 				return nil, fmt.Errorf("%w (shorter than %d bytes)", errSourceChanged, src.Size)
 			}
 			return nil, fmt.Errorf("hash source: %w", err)
 		}
-		left -= int64(len(part))
-		partSum := make(chan [sha256.Size]byte, 1)
-		go func() { partSum <- sha256.Sum256(part) }()
-		whole.Write(part)
-		st, err := whole.(encoding.BinaryMarshaler).MarshalBinary()
-		if err != nil {
-			return nil, err
+		done := make(chan struct{})
+		go func() {
+			part.Write(block)
+			close(done)
+		}()
+		whole.Write(block)
+		<-done
+		left -= int64(len(block))
+		inPart += int64(len(block))
+		if inPart == partSize || left == 0 {
+			st, err := whole.(encoding.BinaryMarshaler).MarshalBinary()
+			if err != nil {
+				return nil, err
+			}
+			pre.parts = append(pre.parts, hex.EncodeToString(part.Sum(nil)))
+			pre.states = append(pre.states, st)
+			part.Reset()
+			inPart = 0
 		}
-		sum := <-partSum
-		pre.parts = append(pre.parts, hex.EncodeToString(sum[:]))
-		pre.states = append(pre.states, st)
 	}
 	if n, _ := rc.Read(buf[:1]); n > 0 {
 		return nil, fmt.Errorf("%w (longer than %d bytes)", errSourceChanged, src.Size)
