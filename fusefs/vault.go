@@ -59,8 +59,8 @@ const (
 // symlink per backup id. Inside a backup directory is the backup's tree, with
 // the sizes, modes, owners, mtimes and symlinks the tree records; the tree
 // is read once, on the first access to the backup, and every stat and
-// readdir is answered from it. Reads fetch whole chunks (each checked
-// against its SHA-256; a mismatch is EIO), read ahead for sequential reads
+// readdir is answered from it. Reads fetch whole chunks (each checked,
+// vault.ChunkCheck; a mismatch is EIO), read ahead for sequential reads
 // and keep chunks in a cache: 64 MiB in memory and, when opts.CacheDir is
 // set, 1 GiB on disk in CacheDir/vault-<vault id>/, kept across mounts. A
 // file larger than 1/16 of the disk cache (without one, than the memory

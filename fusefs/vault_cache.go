@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"container/list"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -42,7 +40,7 @@ const (
 var errChunkMissing = errors.New("chunk missing from the vault")
 
 // chunkCache serves a vault's chunks: from memory, from the disk cache, or
-// fetched whole from the store and checked against their SHA-256. One
+// fetched whole from the store and checked (vault.ChunkCheck). One
 // fetch per chunk runs at a time however many readers want it, on the
 // mount's context, so a reader interrupted by a signal does not cancel it
 // for the others (and finds the chunk cached when it retries).
@@ -336,7 +334,7 @@ func (cc *chunkCache) load(c vault.Chunk) (data []byte, fromStore bool, err erro
 }
 
 // fetch GETs c from its pack (a ranged read of c.Size bytes at c.Offset)
-// and checks its size and SHA-256.
+// and checks it (vault.ChunkCheck).
 func (cc *chunkCache) fetch(c vault.Chunk) ([]byte, error) {
 	cc.storeReads.Add(1)
 	if c.Size <= 0 || c.Size > vault.MaxChunkSize || c.Offset < 0 || !vault.ValidSHA256(c.Pack) {
@@ -359,11 +357,11 @@ func (cc *chunkCache) fetch(c vault.Chunk) ([]byte, error) {
 const hashPiece = 64 << 10
 
 // readChunkFrom reads c's bytes from r, positioned at them, and checks
-// them against c's SHA-256.
+// them (vault.ChunkCheck).
 func readChunkFrom(r io.Reader, c vault.Chunk) ([]byte, error) {
 	key := vaultChunkKey(c)
 	data := make([]byte, c.Size)
-	h := sha256.New()
+	h := vault.NewChunkCheck(c)
 	var n int
 	var err error
 	for n < len(data) && err == nil {
@@ -378,8 +376,8 @@ func readChunkFrom(r io.Reader, c vault.Chunk) ([]byte, error) {
 	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
-	if got := h.Sum(nil); hex.EncodeToString(got) != c.SHA256 {
-		return nil, fmt.Errorf("read %s at offset %d: %w: content hashes to %s", key, c.Offset, remote.ErrChecksum, hex.EncodeToString(got))
+	if err := h.Verify(); err != nil {
+		return nil, fmt.Errorf("read %s at offset %d: %w", key, c.Offset, err)
 	}
 	return data, nil
 }
@@ -623,8 +621,7 @@ func (d *diskChunkCache) get(c vault.Chunk) []byte {
 	p := d.path(c.SHA256)
 	data, err := readFileLimit(p, c.Size)
 	if err == nil {
-		sum := sha256.Sum256(data)
-		if int64(len(data)) == c.Size && hex.EncodeToString(sum[:]) == c.SHA256 {
+		if vault.CheckChunk(c, data) == nil {
 			now := time.Now()
 			if err := os.Chtimes(p, now, now); err != nil {
 				d.log.Debug("chunk cache: record use", slog.String("file", p), slog.Any("err", err))

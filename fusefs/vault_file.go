@@ -99,7 +99,7 @@ func (n *vaultFileNode) chunkAt(off int64) int {
 }
 
 // Read implements fs.NodeReader: the chunks covering the range, from the
-// cache or the store, each checked against its SHA-256.
+// cache or the store, each checked (vault.ChunkCheck).
 func (n *vaultFileNode) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h, ok := fh.(*vaultHandle)
 	if !ok {

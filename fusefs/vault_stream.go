@@ -2,8 +2,6 @@ package fusefs
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +17,7 @@ import (
 // goroutine, one ranged GET per run of chunks adjacent in a pack (the next
 // GET opened while the current one is read), into pooled buffers, hashing
 // each piece as it arrives; a chunk reaches the reader only once its
-// SHA-256 matched. Nothing of it is cached: such a file would push
+// check passed (vault.ChunkCheck: XXH3-128, or SHA-256 in older trees). Nothing of it is cached: such a file would push
 // everything else out of the caches, and the kernel's page cache keeps
 // what was read.
 //
@@ -214,12 +212,12 @@ func (st *vaultStream) run(ctx context.Context, store remote.Store, chunks []vau
 	}
 }
 
-// check hashes the pieces run reads and hands each chunk whose SHA-256
-// matches to the reader, in order; a mismatch or a read error ends the
+// check hashes the pieces run reads and hands each chunk that passes its
+// check to the reader, in order; a mismatch or a read error ends the
 // stream. It closes st.chunks when pieces is closed.
 func (st *vaultStream) check(ctx context.Context, chunks []vault.Chunk, pieces <-chan streamPiece) {
 	defer close(st.chunks)
-	h := sha256.New()
+	var h *vault.ChunkCheck
 	cur := streamChunk{i: -1}
 	var got int64
 	failed := false
@@ -238,7 +236,7 @@ func (st *vaultStream) check(ctx context.Context, chunks []vault.Chunk, pieces <
 		}
 		if p.i != cur.i {
 			cur = streamChunk{i: p.i}
-			h.Reset()
+			h = vault.NewChunkCheck(chunks[p.i])
 			got = 0
 		}
 		h.Write((*p.buf)[:p.n])
@@ -248,9 +246,9 @@ func (st *vaultStream) check(ctx context.Context, chunks []vault.Chunk, pieces <
 		if got < c.Size {
 			continue
 		}
-		if sum := hex.EncodeToString(h.Sum(nil)); sum != c.SHA256 {
+		if err := h.Verify(); err != nil {
 			cur.release(st)
-			st.fail(ctx, p.i, fmt.Errorf("read %s at offset %d: %w: content hashes to %s", vaultChunkKey(c), c.Offset, remote.ErrChecksum, sum))
+			st.fail(ctx, p.i, fmt.Errorf("read %s at offset %d: %w", vaultChunkKey(c), c.Offset, err))
 			failed = true
 			continue
 		}

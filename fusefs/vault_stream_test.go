@@ -261,14 +261,24 @@ func TestVaultStreamLimit(t *testing.T) {
 // before it come from the stream.
 func TestVaultStreamDamage(t *testing.T) {
 	t.Parallel()
-	for _, damage := range []string{"altered", "short"} {
+	// "sha256 only": a tree of before XXH3 was recorded, whose chunks are
+	// checked by SHA-256.
+	for _, damage := range []string{"altered", "short", "altered, sha256 only"} {
 		t.Run(damage, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			st := mem.New()
 			n, fsys, want := streamNode(t, st, vaultBigSize, vault.BackupOptions{PackSize: 1})
+			for i := range n.e.Chunks {
+				if n.e.Chunks[i].XXH3 == "" {
+					t.Fatalf("chunk %d has no XXH3", i)
+				}
+				if damage == "altered, sha256 only" {
+					n.e.Chunks[i].XXH3 = ""
+				}
+			}
 			c := n.e.Chunks[2]
-			if damage == "altered" {
+			if damage != "short" {
 				alterChunk(t, st, c, c.Size-1)
 			} else {
 				cutPack(t, st, c, c.Size/2)

@@ -607,7 +607,7 @@ func (b *builder) readFile(ctx context.Context, r *fileReader, job fileJob) erro
 	emit := func(data []byte) error {
 		sum := sha256.Sum256(data)
 		h := hex.EncodeToString(sum[:])
-		refs = append(refs, Chunk{SHA256: h, Size: int64(len(data))})
+		refs = append(refs, Chunk{SHA256: h, Size: int64(len(data)), XXH3: ChunkXXH3(data)})
 		size += int64(len(data))
 		b.bytesDone.Add(int64(len(data)))
 		if !b.idx.claim(h) {

@@ -192,6 +192,10 @@ type Chunk struct {
 	// where its bytes start in it, so one ranged read gets the chunk.
 	Pack   string `json:"pack"`
 	Offset int64  `json:"offset"`
+	// XXH3 is the XXH3-128 of the content (32 hex digits), which a mount
+	// checks its reads against (ChunkCheck); trees written before it was
+	// recorded have none, and their chunks are checked by SHA-256.
+	XXH3 string `json:"xxh3,omitempty"`
 }
 
 // Entry is one file, directory or symlink of a backup.
@@ -296,6 +300,11 @@ func validRepID(s string) bool { return strings.HasPrefix(s, "r") && idPattern.M
 
 // ValidSHA256 reports whether s is 64 lower-case hex digits.
 func ValidSHA256(s string) bool { return hexPattern.MatchString(s) }
+
+var xxh3Pattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// validXXH3 reports whether s is an XXH3-128 as trees record it.
+func validXXH3(s string) bool { return xxh3Pattern.MatchString(s) }
 
 // newID returns a fresh id for a backup at t: the UTC second and 32 random
 // bits, so ids sort by creation time and do not collide across hosts.
@@ -531,6 +540,9 @@ func checkEntry(e *Entry, seen map[string]string) error {
 			}
 			if !ValidSHA256(c.Pack) {
 				return fmt.Errorf("path %s: chunk %d: pack %q is not a SHA-256", p, j, c.Pack)
+			}
+			if c.XXH3 != "" && !validXXH3(c.XXH3) {
+				return fmt.Errorf("path %s: chunk %d: xxh3 %q is not 32 lower-case hex digits", p, j, c.XXH3)
 			}
 			if c.Offset < 0 || c.Offset > MaxPackSize-c.Size {
 				return fmt.Errorf("path %s: chunk %d: offset %d (valid: 0 to %d for its size)", p, j, c.Offset, MaxPackSize-c.Size)

@@ -1,0 +1,92 @@
+package vault
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/ferrysync/ferry/remote"
+)
+
+// A chunk is checked by its XXH3-128 when the tree records one, else by
+// its SHA-256; either way a changed byte, a missing one or one too many is
+// ErrChecksum, and the content written in pieces checks like the whole.
+func TestChunkCheck(t *testing.T) {
+	data := []byte("the content of one chunk, long enough to be written in pieces")
+	sum := sha256.Sum256(data)
+	withSHA := Chunk{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data))}
+	withXXH3 := withSHA
+	withXXH3.XXH3 = ChunkXXH3(data)
+	if !validXXH3(withXXH3.XXH3) {
+		t.Fatalf("ChunkXXH3 = %q, not what trees record", withXXH3.XXH3)
+	}
+	changed := append([]byte(nil), data...)
+	changed[7] ^= 1
+	for name, c := range map[string]Chunk{"xxh3": withXXH3, "sha256": withSHA} {
+		if err := CheckChunk(c, data); err != nil {
+			t.Errorf("%s: the chunk itself: %v", name, err)
+		}
+		k := NewChunkCheck(c)
+		for i := 0; i < len(data); i += 10 {
+			k.Write(data[i:min(i+10, len(data))])
+		}
+		if err := k.Verify(); err != nil {
+			t.Errorf("%s: the chunk in pieces: %v", name, err)
+		}
+		for what, bad := range map[string][]byte{"changed": changed, "short": data[:len(data)-1], "long": append(append([]byte(nil), data...), 0)} {
+			if err := CheckChunk(c, bad); !errors.Is(err, remote.ErrChecksum) {
+				t.Errorf("%s: %s content: %v, want ErrChecksum", name, what, err)
+			}
+		}
+	}
+	// The XXH3 is what is checked when there is one: a tree whose SHA-256
+	// and XXH3 disagree fails by XXH3.
+	wrong := withXXH3
+	wrong.XXH3 = ChunkXXH3(changed)
+	if err := CheckChunk(wrong, data); !errors.Is(err, remote.ErrChecksum) {
+		t.Errorf("content against another XXH3: %v, want ErrChecksum", err)
+	}
+}
+
+// A backup records the XXH3-128 of every chunk, and it matches the bytes
+// stored in the chunk's pack.
+func TestBackupRecordsXXH3(t *testing.T) {
+	t.Parallel()
+	v, st := newMemVault(t, KindBackup, "acct")
+	ctx := t.Context()
+	m, err := v.Create(ctx, makeSource(t, 3<<20), BackupOptions{Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := v.Tree(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for _, e := range tree.Entries {
+		for i, c := range e.Chunks {
+			if c.XXH3 == "" {
+				t.Fatalf("%s: chunk %d has no XXH3", e.Path, i)
+			}
+			data := make([]byte, c.Size)
+			rd, err := st.Open(ctx, PackKey(c.Pack), c.Offset, c.Size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = io.ReadFull(rd, data)
+			rd.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.XXH3 != ChunkXXH3(data) {
+				t.Errorf("%s: chunk %d: XXH3 %s, the stored bytes have %s", e.Path, i, c.XXH3, ChunkXXH3(data))
+			}
+			n++
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d chunks in the backup; the test wants several", n)
+	}
+}
