@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/ferrysync/ferry/remote"
@@ -88,5 +89,41 @@ func TestBackupRecordsXXH3(t *testing.T) {
 	}
 	if n < 3 {
 		t.Errorf("%d chunks in the backup; the test wants several", n)
+	}
+}
+
+// verify --read-data checks the XXH3 a tree records too: a wrong one
+// (mounts would fail to read the chunk) is a problem, named as such.
+func TestCheckPackDataXXH3(t *testing.T) {
+	t.Parallel()
+	v, _ := newMemVault(t, KindBackup, "acct")
+	ctx := t.Context()
+	m, err := v.Create(ctx, makeSource(t, 1<<20), BackupOptions{Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := v.Tree(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPack := chunksByPack(tree)
+	var pack string
+	for p := range byPack {
+		pack = p
+	}
+	info, err := v.store.Stat(ctx, PackKey(pack))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := packInfo{sum: pack, size: info.Size}
+	refs := byPack[pack]
+	if problems, err := v.checkPackData(ctx, p, refs); err != nil || len(problems) != 0 {
+		t.Fatalf("a sound pack: %q, %v", problems, err)
+	}
+	bad := append([]Chunk(nil), refs...)
+	bad[0].XXH3 = ChunkXXH3([]byte("something else"))
+	problems, err := v.checkPackData(ctx, p, bad)
+	if err != nil || len(problems) != 1 || !strings.Contains(problems[0], "XXH3-128 is wrong") {
+		t.Errorf("a tree with a wrong XXH3: %q, %v; want one problem naming it", problems, err)
 	}
 }

@@ -227,13 +227,23 @@ func (v *Vault) checkPackData(ctx context.Context, p packInfo, refs []Chunk) ([]
 			return readProblem(problems, key, pos, err)
 		}
 		h := sha256.New()
-		n, err := io.CopyN(io.MultiWriter(whole, h), rc, c.Size)
+		var x *ChunkCheck // the XXH3 a mount checks reads against, when the tree records one
+		w := io.MultiWriter(whole, h)
+		if c.XXH3 != "" {
+			x = NewChunkCheck(c)
+			w = io.MultiWriter(whole, h, x)
+		}
+		n, err := io.CopyN(w, rc, c.Size)
 		pos = c.Offset + n
 		if err != nil {
 			return readProblem(problems, key, pos, err)
 		}
 		if got := hex.EncodeToString(h.Sum(nil)); got != c.SHA256 {
 			problems = append(problems, fmt.Sprintf("chunk %s at offset %d of %s: %v: content hashes to %s", c.SHA256, c.Offset, key, remote.ErrChecksum, got))
+		} else if x != nil {
+			if err := x.Verify(); err != nil {
+				problems = append(problems, fmt.Sprintf("chunk %s at offset %d of %s: the tree's XXH3-128 is wrong (mounts would fail to read it): %v", c.SHA256, c.Offset, key, err))
+			}
 		}
 	}
 	n, err := io.Copy(whole, io.LimitReader(rc, MaxPackSize-pos+1))

@@ -462,7 +462,8 @@ func newBackupVerifyCommand(g *globalOptions) *cobra.Command {
 		Short: "Check that a backup is whole (and with --read-data, undamaged)",
 		Long: `Check that the backup's tree is present and well-formed and that every chunk
 it references is stored with the right size; with --read-data, read every
-chunk and check its SHA-256. A backup found damaged is marked "error" and no
+chunk and check its SHA-256 (and the XXH3-128 the tree records for mounts).
+A backup found damaged is marked "error" and no
 longer replicates. Exits 1 when anything is wrong.`,
 		Args: checkBackupArgs("verify ID", 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -507,7 +508,7 @@ longer replicates. Exits 1 when anything is wrong.`,
 		},
 	}
 	cmd.Flags().StringVar(&vaultName, "vault", "", "the vault holding the backup (when it is in several)")
-	cmd.Flags().BoolVar(&readData, "read-data", false, "read every chunk and check its SHA-256")
+	cmd.Flags().BoolVar(&readData, "read-data", false, "read every chunk and check its SHA-256 and XXH3")
 	return cmd
 }
 
