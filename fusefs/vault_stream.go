@@ -17,9 +17,9 @@ import (
 // goroutine, one ranged GET per run of chunks adjacent in a pack (the next
 // GET opened while the current one is read), into pooled buffers, hashing
 // each piece as it arrives; a chunk reaches the reader only once its
-// check passed (vault.ChunkCheck: XXH3-128, or SHA-256 in older trees). Nothing of it is cached: such a file would push
-// everything else out of the caches, and the kernel's page cache keeps
-// what was read.
+// check passed (vault.ChunkCheck: XXH3-128, or SHA-256 in older trees).
+// Nothing of it is cached: such a file would push everything else out of
+// the caches, and the kernel's page cache keeps what was read.
 //
 // Streaming saves what a pass through the cache costs per byte: a fresh
 // buffer per chunk (page faults, zeroing, cache misses on every copy and
