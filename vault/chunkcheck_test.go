@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ferrysync/ferry/remote"
+	"github.com/ferrysync/ferry/remote/mem"
 )
 
 // A chunk is checked by its XXH3-128 when the tree records one, else by
@@ -55,16 +56,8 @@ func TestChunkCheck(t *testing.T) {
 // stored in the chunk's pack.
 func TestBackupRecordsXXH3(t *testing.T) {
 	t.Parallel()
-	v, st := newMemVault(t, KindBackup, "acct")
+	_, st, tree := backupToMem(t, 3<<20)
 	ctx := t.Context()
-	m, err := v.Create(ctx, makeSource(t, 3<<20), BackupOptions{Name: "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := v.Tree(ctx, m)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var n int
 	for _, e := range tree.Entries {
 		for i, c := range e.Chunks {
@@ -96,16 +89,8 @@ func TestBackupRecordsXXH3(t *testing.T) {
 // (mounts would fail to read the chunk) is a problem, named as such.
 func TestCheckPackDataXXH3(t *testing.T) {
 	t.Parallel()
-	v, _ := newMemVault(t, KindBackup, "acct")
+	v, _, tree := backupToMem(t, 1<<20)
 	ctx := t.Context()
-	m, err := v.Create(ctx, makeSource(t, 1<<20), BackupOptions{Name: "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := v.Tree(ctx, m)
-	if err != nil {
-		t.Fatal(err)
-	}
 	byPack := chunksByPack(tree)
 	var pack string
 	for p := range byPack {
@@ -126,4 +111,20 @@ func TestCheckPackDataXXH3(t *testing.T) {
 	if err != nil || len(problems) != 1 || !strings.Contains(problems[0], "XXH3-128 is wrong") {
 		t.Errorf("a tree with a wrong XXH3: %q, %v; want one problem naming it", problems, err)
 	}
+}
+
+// backupToMem backs up makeSource(t, largeSize) into a new vault in
+// memory and returns the vault, its store and the backup's tree.
+func backupToMem(t *testing.T, largeSize int) (*Vault, *mem.Store, *Tree) {
+	t.Helper()
+	v, st := newMemVault(t, KindBackup, "acct")
+	m, err := v.Create(t.Context(), makeSource(t, largeSize), BackupOptions{Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := v.Tree(t.Context(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, st, tree
 }
