@@ -142,7 +142,7 @@ func (cc *chunkCache) prefetch(chunks []vault.Chunk, fileSize int64) {
 		}
 		if len(run) > 0 {
 			last := run[len(run)-1]
-			if c.Pack != last.Pack || c.Offset != last.Offset+last.Size || runBytes+c.Size > vaultRunBytes {
+			if !continuesRun(last, c, runBytes) {
 				flush()
 			}
 		}
@@ -154,6 +154,19 @@ func (cc *chunkCache) prefetch(chunks []vault.Chunk, fileSize int64) {
 
 // vaultRunBytes bounds the bytes of one ranged GET of adjacent chunks.
 const vaultRunBytes = 16 << 20
+
+// continuesRun reports whether c can join a run of runBytes bytes that
+// ends with last: it follows last in the same pack, and the run stays
+// within vaultRunBytes.
+func continuesRun(last, c vault.Chunk, runBytes int64) bool {
+	return c.Pack == last.Pack && c.Offset == last.Offset+last.Size && runBytes+c.Size <= vaultRunBytes
+}
+
+// openRun starts the ranged GET of the chunks first to last, adjacent in
+// one pack.
+func openRun(ctx context.Context, store remote.Store, first, last vault.Chunk) (io.ReadCloser, error) {
+	return store.Open(ctx, vaultChunkKey(first), first.Offset, last.Offset+last.Size-first.Offset)
+}
 
 func (cc *chunkCache) isInflight(sum string) bool {
 	cc.mu.Lock()
@@ -228,8 +241,7 @@ func (cc *chunkCache) readRun(run []vault.Chunk, calls []*chunkCall, deliver fun
 	}
 	defer func() { <-cc.fetchers }()
 	first, last := run[0], run[len(run)-1]
-	key := vaultChunkKey(first)
-	rc, err := cc.store.Open(cc.bg, key, first.Offset, last.Offset+last.Size-first.Offset)
+	rc, err := openRun(cc.bg, cc.store, first, last)
 	if err != nil {
 		return
 	}

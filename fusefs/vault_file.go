@@ -63,7 +63,7 @@ func (n *vaultFileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, 
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	return &vaultHandle{last: -1, ahead: -1, pin: -1, curIdx: -1}, fuse.FOPEN_KEEP_CACHE, 0
+	return &vaultHandle{last: -1, ahead: -1, pin: -1}, fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // Release implements fs.NodeReleaser: the handle's stream ends.
@@ -87,10 +87,8 @@ type vaultHandle struct {
 
 	// The handle's stream (vault_stream.go), nil when its reads go
 	// through the chunk cache, and the chunk it took last.
-	st     *vaultStream
-	cur    *streamChunk
-	curIdx int           // -1 for none
-	slots  chan struct{} // where st's slot is returned
+	st  *vaultStream
+	cur *streamChunk
 }
 
 // chunkAt returns the index of the chunk holding offset off (< size).

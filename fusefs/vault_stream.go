@@ -44,6 +44,7 @@ type vaultStream struct {
 	chunks chan streamChunk // checked chunks, in order; closed after the last or a failure
 	grant  chan struct{}    // one token per piece the stream may fill ahead
 	next   int              // index of the chunk the next receive returns
+	slots  chan struct{}    // the mount's stream slots, one of them this stream's
 }
 
 // streamChunk is chunk i of the file, in pieces of chunkPool, or the error
@@ -96,6 +97,7 @@ func (n *vaultFileNode) startStream(from int) *vaultStream {
 		chunks: make(chan streamChunk, vaultStreamWindow),
 		grant:  make(chan struct{}, vaultStreamWindow),
 		next:   from,
+		slots:  n.fsys.streams,
 	}
 	for range vaultStreamWindow {
 		st.grant <- struct{}{}
@@ -146,17 +148,13 @@ func (st *vaultStream) run(ctx context.Context, store remote.Store, chunks []vau
 	// where it ends and where its body will arrive.
 	open := func(i int) (int, chan opened) {
 		j := i + 1
-		for bytes := chunks[i].Size; j < len(chunks); j++ {
-			last, c := chunks[j-1], chunks[j]
-			if c.Pack != last.Pack || c.Offset != last.Offset+last.Size || bytes+c.Size > vaultRunBytes {
-				break
-			}
-			bytes += c.Size
+		for bytes := chunks[i].Size; j < len(chunks) && continuesRun(chunks[j-1], chunks[j], bytes); j++ {
+			bytes += chunks[j].Size
 		}
 		ch := make(chan opened, 1)
 		first, last := chunks[i], chunks[j-1]
 		go func() {
-			rc, err := store.Open(ctx, vaultChunkKey(first), first.Offset, last.Offset+last.Size-first.Offset)
+			rc, err := openRun(ctx, store, first, last)
 			ch <- opened{rc, err}
 		}()
 		return j, ch
@@ -286,7 +284,7 @@ var errNotStreamed = errors.New("not streamed")
 func (n *vaultFileNode) readStream(ctx context.Context, h *vaultHandle, dest []byte, off, end int64, first, last int) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.st != nil && (first < h.curIdx || first > h.st.next+vaultStreamSkip) {
+	if st := h.st; st != nil && ((h.cur != nil && first < h.cur.i) || first > st.next+vaultStreamSkip) {
 		h.stopStreamLocked()
 	}
 	if h.st == nil {
@@ -299,13 +297,12 @@ func (n *vaultFileNode) readStream(ctx context.Context, h *vaultHandle, dest []b
 		if h.st = n.startStream(first); h.st == nil {
 			return 0, errNotStreamed
 		}
-		h.slots = n.fsys.streams
 		n.fsys.streamReads.Add(1)
 	}
 	h.last = last
 	w := 0
 	for i, pos := first, off; pos < end; i++ {
-		for h.cur == nil || h.curIdx != i {
+		for h.cur == nil || h.cur.i != i {
 			// The chunk held goes back once the next one is here, so
 			// that a read interrupted meanwhile finds it on its retry.
 			c, err := h.st.receive(ctx)
@@ -322,7 +319,7 @@ func (n *vaultFileNode) readStream(ctx context.Context, h *vaultHandle, dest []b
 			if h.cur != nil {
 				h.cur.release(h.st)
 			}
-			h.cur, h.curIdx = &c, c.i
+			h.cur = &c
 		}
 		k := copyPieces(dest[w:end-off], h.cur.pieces, pos-n.offs[i], n.e.Chunks[i].Size)
 		w += k
@@ -370,7 +367,6 @@ func (h *vaultHandle) stopStreamLocked() {
 		h.cur = nil
 	}
 	h.st.cancel()
+	<-h.st.slots // the stream's slot: what it read ahead is dropped
 	h.st = nil
-	h.curIdx = -1
-	<-h.slots // the stream's slot: what it read ahead is dropped
 }

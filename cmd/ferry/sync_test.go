@@ -107,14 +107,23 @@ func TestSyncMaxDeleteNeedsDelete(t *testing.T) {
 	}
 }
 
+// statusConfig writes a configuration file naming a socket in a fresh
+// directory, followed by the line extra, and returns the file and socket.
+func statusConfig(t *testing.T, extra string) (cfg, sock string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg = filepath.Join(dir, "ferry.toml")
+	sock = filepath.Join(dir, "ferry.sock")
+	if err := os.WriteFile(cfg, []byte("socket = \""+sock+"\"\n"+extra+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, sock
+}
+
 // ferry status --json answers on stdout even when no daemon runs.
 func TestStatusJSONWithoutDaemon(t *testing.T) {
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "ferry.toml")
-	sock := filepath.Join(dir, "ferry.sock")
-	if err := os.WriteFile(cfg, []byte("state_dir = \""+filepath.Join(dir, "state")+"\"\nsocket = \""+sock+"\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg, sock := statusConfig(t, "state_dir = \""+filepath.Join(dir, "state")+"\"")
 	stdout, stderr, code := runFerry(t, "--config", cfg, "--json", "status")
 	var got struct {
 		Running *bool  `json:"running"`
@@ -132,12 +141,7 @@ func TestStatusJSONWithoutDaemon(t *testing.T) {
 // still asks the daemon, on the socket the file names, and says what is
 // wrong with the file.
 func TestStatusWithInvalidConfig(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "ferry.toml")
-	sock := filepath.Join(dir, "ferry.sock")
-	if err := os.WriteFile(cfg, []byte("socket = \""+sock+"\"\nlog_level = \"loud\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg, sock := statusConfig(t, `log_level = "loud"`)
 	_, stderr, code := runFerry(t, "--config", cfg, "status")
 	if code != exitUnavailable || !strings.Contains(stderr, "log_level") || !strings.Contains(stderr, "no ferry daemon answers on "+sock) {
 		t.Errorf("exit %d, %s; want the config problem named and no daemon on %s (exit %d)", code, stderr, sock, exitUnavailable)
