@@ -93,6 +93,9 @@ const (
 	metaSource = "source"
 	metaDest   = "destination"
 	metaDryRun = "dry_run"
+	// metaDeletesKept says how many destination files the delete pass kept
+	// because the source could not read them (see scanVictims).
+	metaDeletesKept = "deletes_kept"
 )
 
 // Run runs one job of the plan to its end and returns the job record. A job
