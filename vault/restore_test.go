@@ -174,10 +174,10 @@ func TestFailedRestoreLeavesOldFiles(t *testing.T) {
 
 			rs, err := v.Restore(ctx, m.ID, dst, RestoreOptions{})
 			if !errors.Is(err, ErrNotRestored) || !errors.Is(err, remote.ErrChecksum) {
-				t.Fatalf("restore = %v; want ErrNotRestored and the checksum error", err)
+				t.Errorf("restore = %v; want ErrNotRestored and the checksum error", err)
 			}
 			if len(rs.Failed) != 1 || rs.Failed[0].Path != "big.bin" || !errors.Is(rs.Failed[0].Err, remote.ErrChecksum) {
-				t.Fatalf("failed = %v; want big.bin with a checksum error", rs.Failed)
+				t.Errorf("failed = %v; want big.bin with a checksum error", rs.Failed)
 			}
 			if rs.Files != 3 || rs.Symlinks != 1 || rs.Bytes != m.Stats.LogicalBytes-int64(len(big)) {
 				t.Errorf("stats = %+v; want the 3 other files and the symlink", rs)
@@ -299,7 +299,7 @@ func TestRestoreRandomDamage(t *testing.T) {
 
 			rs, err := v.Restore(ctx, m.ID, dst, RestoreOptions{Workers: 1 + rng.IntN(4)})
 			if len(want) == 0 && err != nil || len(want) > 0 && !errors.Is(err, ErrNotRestored) {
-				t.Fatalf("restore = %v; want %d files not restored", err, len(want))
+				t.Errorf("restore = %v; want %d files not restored", err, len(want))
 			}
 			if got := failedPaths(rs.Failed); !slices.Equal(got, want) {
 				t.Errorf("failed = %v; want %v", rs.Failed, want)
