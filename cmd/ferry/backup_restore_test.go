@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -15,39 +14,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferrysync/ferry/internal/testenv"
 	"github.com/ferrysync/ferry/remote"
 	"github.com/ferrysync/ferry/vault"
 )
 
-// minioVaultConfig writes a configuration with vault main on a fresh
-// bucket of the shared MinIO server.
-func minioVaultConfig(t *testing.T) string {
+// minioVaultEnv is newKTEnv's configuration with vault main on its bucket.
+func minioVaultEnv(t *testing.T) *ktEnv {
 	t.Helper()
-	srv := testenv.SharedMinIO(t)
-	text := fmt.Sprintf(`state_dir = %q
-
-[credentials.test]
-access_key = %q
-secret_key = %q
-
-[remotes.s3r]
-type       = "s3"
-endpoint   = %q
-bucket     = %q
-region     = %q
-tls        = %v
-credential = "test"
-
-[vaults.main]
-remote = "s3r"
-prefix = "vaults/main/"
-`, filepath.Join(t.TempDir(), "state"), srv.AccessKey, srv.SecretKey, srv.Endpoint, srv.NewBucket(t), srv.Region, srv.TLS)
-	cfg := filepath.Join(t.TempDir(), "ferry.toml")
-	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+	e := newKTEnv(t)
+	f, err := os.OpenFile(e.cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg
+	defer f.Close()
+	if _, err := f.WriteString("\n[vaults.main]\nremote = \"s3r\"\nprefix = \"vaults/main/\"\n"); err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 // damageChunk flips one byte in the middle of the first chunk of file p
@@ -100,13 +83,13 @@ func TestRestoreDamagedCLI(t *testing.T) {
 	}
 	for _, sc := range []struct {
 		name string
-		cfg  func(t *testing.T) string
+		env  func(t *testing.T) *ktEnv
 	}{
-		{"local", func(t *testing.T) string { cfg, _ := vaultConfig(t); return cfg }},
-		{"minio", minioVaultConfig},
+		{"local", func(t *testing.T) *ktEnv { cfg, _ := vaultConfig(t); return &ktEnv{bin: ferryBinary(t), cfg: cfg} }},
+		{"minio", minioVaultEnv},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
-			e := &ktEnv{bin: ferryBinary(t), cfg: sc.cfg(t)}
+			e := sc.env(t)
 			must := func(args ...string) string {
 				t.Helper()
 				out, errOut, code := e.run(t, args...)
