@@ -73,7 +73,7 @@ func (f RestoreFailure) MarshalJSON() ([]byte, error) {
 //
 // Existing files and symlinks at the same paths are replaced, never
 // destroyed before their replacement is whole: each file is written under
-// a temporary name in its directory (see tempName), synced, given its
+// a temporary name in its directory (see tempPrefix), synced, given its
 // owner, mode and mtime, and renamed over its path only once every chunk
 // verified; a symlink is made the same way. An entry that cannot be
 // restored (a damaged chunk, a directory in the way) leaves its path as it
@@ -360,17 +360,17 @@ const (
 // create (which must fail with fs.ErrExist when the name is taken) and
 // returns its path.
 func (r *restorer) createTemp(p string, create func(tmp string) error) (string, error) {
-	for {
+	var err error
+	for range 10 {
 		tmp := path.Join(path.Dir(p), fmt.Sprintf("%s%d-%016x%s", tempPrefix, os.Getpid(), rand.Uint64(), tempSuffix))
-		err := create(tmp)
-		if errors.Is(err, fs.ErrExist) {
-			continue
+		if err = create(tmp); err == nil {
+			return tmp, nil
 		}
-		if err != nil {
-			return "", fmt.Errorf("create temporary file: %w", err)
+		if !errors.Is(err, fs.ErrExist) {
+			break
 		}
-		return tmp, nil
 	}
+	return "", fmt.Errorf("create temporary file: %w", err)
 }
 
 // tempPID returns the pid in a temporary name made by createTemp.
