@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ferrysync/ferry/internal/testenv"
 )
 
 // A sync that would delete its own source is refused, however the two ends
@@ -73,5 +75,58 @@ func TestOverlappingSyncIsRefused(t *testing.T) {
 	}
 	if after := tree(); !slices.Equal(before, after) {
 		t.Fatalf("the source changed: %q → %q", before, after)
+	}
+}
+
+// ferry sync --delete keeps the destination's copies of what the source
+// lists but cannot read (a directory of mode 000), says so in its summary,
+// and does not delete through a symlink in the destination.
+func TestSyncDeleteKeepsUnreadableAndSymlinked(t *testing.T) {
+	if testenv.Unprivileged(t) {
+		return
+	}
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	write := func(root string, files ...string) {
+		for _, f := range files {
+			p := filepath.Join(root, f)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(f), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(src, "locked/a.txt", "real/b.txt", "top.txt")
+	write(dst, "locked/a.txt", "real/b.txt", "top.txt", "gone.txt")
+	if err := os.Symlink("real", filepath.Join(dst, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(src, "locked"), 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(filepath.Join(src, "locked"), 0o755) })
+	cfg := filepath.Join(dir, "ferry.toml")
+	if err := os.WriteFile(cfg, []byte("state_dir = \""+filepath.Join(dir, "state")+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runFerry(t, "--config", cfg, "sync", src, dst, "--delete", "--max-delete", "100%")
+	if code != exitOK {
+		t.Fatalf("ferry sync: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, f := range []string{"locked/a.txt", "real/b.txt", "top.txt"} {
+		if _, err := os.Stat(filepath.Join(dst, f)); err != nil {
+			t.Errorf("%s, which the source has, is gone from the destination: %v", f, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dst, "gone.txt")); !os.IsNotExist(err) {
+		t.Errorf("gone.txt: %v; want it deleted", err)
+	}
+	if fi, err := os.Lstat(filepath.Join(dst, "alias")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("alias: %v, %v; want the symlink left alone", fi, err)
+	}
+	if !strings.Contains(stdout, "deletes withheld: 1 destination file not deleted") || !strings.Contains(stdout, "locked/") {
+		t.Errorf("summary does not say what was kept:\n%s", stdout)
 	}
 }
