@@ -57,7 +57,7 @@ func runDaemon(ctx context.Context, g *globalOptions) error {
 		return err
 	}
 	if isTerminal(g.stderr) {
-		fmt.Fprintf(g.stderr, `Ferry daemon starting with %s (%d plans). Ctrl-C stops it.
+		fmt.Fprintf(g.textErr(), `Ferry daemon starting with %s (%d plans). Ctrl-C stops it.
 In another terminal, try:
   ferry --config %s status
   ferry --config %s plan list
@@ -121,7 +121,7 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 				if !ok {
 					return err
 				}
-				fmt.Fprintf(g.stderr, "warning: %v\n(asking the daemon on %s, the socket the file names; it runs with the configuration it loaded last)\n\n", err, sock)
+				fmt.Fprintf(g.textErr(), "warning: %v\n(asking the daemon on %s, the socket the file names; it runs with the configuration it loaded last)\n\n", err, sock)
 				cfg = &config.Config{Socket: sock}
 			}
 			c := g.dialDaemon(cmd.Context(), cfg)
@@ -144,8 +144,8 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 			if g.json {
 				return printJSON(g.stdout, st)
 			}
-			fmt.Fprintf(g.stdout, "Ferry daemon pid %d, up since %s\nconfig %s, socket %s\n\n", st.PID, timeStr(st.Started), st.Config, st.Socket)
-			tw := newTable(g.stdout)
+			fmt.Fprintf(g.text(), "Ferry daemon pid %d, up since %s\nconfig %s, socket %s\n\n", st.PID, timeStr(st.Started), st.Config, st.Socket)
+			tw := newTable(g.text())
 			fmt.Fprintln(tw, "PLAN\tSCHEDULE\tRUNNING\tQUEUED\tNEXT RUN\tLAST STATUS")
 			for _, p := range st.Plans {
 				last := "-"

@@ -52,7 +52,7 @@ func (g *globalOptions) runPlanInProcess(ctx context.Context, s *session, cp *co
 			return err
 		}
 	} else {
-		printJobSummary(g.stdout, job)
+		printJobSummary(g.text(), job)
 	}
 	return jobExit(job)
 }

@@ -39,10 +39,10 @@ func newPlanListCommand(g *globalOptions) *cobra.Command {
 				return printJSON(g.stdout, plans)
 			}
 			if len(plans) == 0 {
-				fmt.Fprintln(g.stdout, "No plans in the configuration.")
+				fmt.Fprintln(g.text(), "No plans in the configuration.")
 				return nil
 			}
-			tw := newTable(g.stdout)
+			tw := newTable(g.text())
 			fmt.Fprintln(tw, "NAME\tSOURCE\tDESTINATION\tSCHEDULE\tNEXT RUN\tLAST JOB\tSTATUS\tENDED")
 			for _, p := range plans {
 				id, status, ended := "-", "-", "-"
@@ -168,7 +168,7 @@ func (g *globalOptions) runPlanOnDaemon(ctx context.Context, c *daemon.Client, p
 		if g.json {
 			return printJSON(g.stdout, daemon.RunResult{JobID: id})
 		}
-		fmt.Fprintf(g.stdout, "Job %s queued. Follow it: ferry job show %s\n", id, id)
+		fmt.Fprintf(g.text(), "Job %s queued. Follow it: ferry job show %s\n", id, id)
 		return nil
 	}
 	bar := newJobProgress(g.stderr, !g.json)
@@ -190,14 +190,14 @@ func (g *globalOptions) runPlanOnDaemon(ctx context.Context, c *daemon.Client, p
 					return err
 				}
 			} else {
-				printJobSummary(g.stdout, j)
+				printJobSummary(g.text(), j)
 			}
 			return jobExit(j)
 		}
 		select {
 		case <-ctx.Done():
 			bar.finish()
-			fmt.Fprintf(g.stderr, "Stopped following job %s; it keeps running in the daemon (ferry job cancel %s stops it).\n", id, id)
+			fmt.Fprintf(g.textErr(), "Stopped following job %s; it keeps running in the daemon (ferry job cancel %s stops it).\n", id, id)
 			return nil
 		case <-tick.C:
 		}

@@ -60,10 +60,10 @@ func newReplicationListCommand(g *globalOptions) *cobra.Command {
 				return printJSON(g.stdout, recs)
 			}
 			if len(recs) == 0 {
-				fmt.Fprintln(g.stdout, "No replications.")
+				fmt.Fprintln(g.text(), "No replications.")
 				return nil
 			}
-			return printReplicationTable(g.stdout, recs)
+			return printReplicationTable(g.text(), recs)
 		},
 	}
 	cmd.Flags().StringVar(&backupID, "backup", "", "only replications of this backup")

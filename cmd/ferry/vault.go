@@ -222,7 +222,7 @@ if needed; an S3 bucket must exist.`,
 			if g.json {
 				return printJSON(g.stdout, vaultJSON{Name: vc.Name, Remote: vc.Remote, Prefix: vc.Prefix, Account: v.Account(), Info: v.Info()})
 			}
-			fmt.Fprintf(g.stdout, "Initialized vault %s (%s, kind %s, account %s, id %s).\n",
+			fmt.Fprintf(g.text(), "Initialized vault %s (%s, kind %s, account %s, id %s).\n",
 				vc.Name, vaultLocation(vc), v.Kind(), v.Account(), v.ID())
 			return nil
 		},
@@ -290,10 +290,10 @@ func newVaultListCommand(g *globalOptions) *cobra.Command {
 				return printJSON(g.stdout, rows)
 			}
 			if len(rows) == 0 {
-				fmt.Fprintf(g.stdout, "No vaults configured in %s.\n", s.cfg.File)
+				fmt.Fprintf(g.text(), "No vaults configured in %s.\n", s.cfg.File)
 				return nil
 			}
-			tw := newTable(g.stdout)
+			tw := newTable(g.text())
 			fmt.Fprintln(tw, "NAME\tKIND\tLOCATION\tACCOUNT\tSTATUS\tBACKUPS")
 			for _, r := range rows {
 				status := r.Status
@@ -354,7 +354,7 @@ func newVaultShowCommand(g *globalOptions) *cobra.Command {
 					Running:    running,
 				})
 			}
-			tw := newTable(g.stdout)
+			tw := newTable(g.text())
 			fmt.Fprintf(tw, "Vault\t%s\n", vc.Name)
 			fmt.Fprintf(tw, "Location\t%s\n", vaultLocation(vc))
 			fmt.Fprintf(tw, "Kind\t%s\n", v.Kind())
@@ -375,8 +375,8 @@ func newVaultShowCommand(g *globalOptions) *cobra.Command {
 			if len(ms) == 0 {
 				return nil
 			}
-			fmt.Fprintln(g.stdout)
-			return printBackupTable(g.stdout, backupsJSON(vc.Name, ms), false)
+			fmt.Fprintln(g.text())
+			return printBackupTable(g.text(), backupsJSON(vc.Name, ms), false)
 		},
 	}
 }
@@ -433,17 +433,17 @@ about to use them).`,
 			if dryRun {
 				verb = "Would delete"
 			}
-			fmt.Fprintf(g.stdout, "%s %d packs (%d chunks, %s) and %d trees no backup references.\n",
+			fmt.Fprintf(g.text(), "%s %d packs (%d chunks, %s) and %d trees no backup references.\n",
 				verb, st.PacksDeleted, st.ChunksDeleted, bytesStr(st.BytesDeleted), st.TreesDeleted)
-			fmt.Fprintf(g.stdout, "The backups use %d chunks in %d packs.\n", st.ReferencedChunks, st.ReferencedPacks)
+			fmt.Fprintf(g.text(), "The backups use %d chunks in %d packs.\n", st.ReferencedChunks, st.ReferencedPacks)
 			if st.UnusedChunks > 0 {
-				fmt.Fprintf(g.stdout, "Kept %d unused chunks (%s) inside packs that also hold used ones.\n", st.UnusedChunks, bytesStr(st.UnusedBytes))
+				fmt.Fprintf(g.text(), "Kept %d unused chunks (%s) inside packs that also hold used ones.\n", st.UnusedChunks, bytesStr(st.UnusedBytes))
 			}
 			if st.Young > 0 {
-				fmt.Fprintf(g.stdout, "Kept %d unreferenced objects younger than %s.\n", st.Young, grace)
+				fmt.Fprintf(g.text(), "Kept %d unreferenced objects younger than %s.\n", st.Young, grace)
 			}
 			if st.ManifestsRemoved > 0 {
-				fmt.Fprintf(g.stdout, "Finished %d interrupted backup deletions.\n", st.ManifestsRemoved)
+				fmt.Fprintf(g.text(), "Finished %d interrupted backup deletions.\n", st.ManifestsRemoved)
 			}
 			return nil
 		},
