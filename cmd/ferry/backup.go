@@ -82,8 +82,8 @@ func printBackupTable(w io.Writer, bs []backupJSON, withVault bool) error {
 // vault. When it is in several, the original (not a replica) wins if there
 // is exactly one; otherwise the user must choose with --vault.
 func (s *vaultSession) findBackup(ctx context.Context, id, vaultName string) (*vault.Vault, *vault.Manifest, error) {
-	if !vault.ValidID(id) {
-		return nil, nil, usageErrorf("%q is not a backup ID (they look like 20250102T030405Z-1a2b3c4d); see ferry backup list", id)
+	if err := checkBackupID(id); err != nil {
+		return nil, nil, err
 	}
 	if vaultName != "" {
 		v, err := s.openVault(ctx, vaultName)
@@ -143,6 +143,14 @@ func (s *vaultSession) findBackup(ctx context.Context, id, vaultName string) (*v
 	return nil, nil, usageErrorf("backup %s is in vaults %s; choose one with --vault", id, strings.Join(names, ", "))
 }
 
+// checkBackupID refuses what is not a backup ID.
+func checkBackupID(id string) error {
+	if !vault.ValidID(id) {
+		return usageErrorf("%q is not a backup ID (they look like 20250102T030405Z-1a2b3c4d); see ferry backup list", id)
+	}
+	return nil
+}
+
 // checkBackupArgs wants exactly n arguments, the first a backup ID.
 func checkBackupArgs(use string, n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
@@ -200,7 +208,7 @@ func runBackupCreate(ctx context.Context, g *globalOptions, o *backupCreateOptio
 	} else if !fi.IsDir() {
 		return usageErrorf("SOURCE %s is not a directory", source)
 	}
-	s, err := g.openVaultSession()
+	s, err := g.openVaultSession(o.vault)
 	if err != nil {
 		return err
 	}
@@ -260,7 +268,7 @@ func newBackupListCommand(g *globalOptions) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := g.openVaultSession()
+			s, err := g.openVaultSession(vaultName)
 			if err != nil {
 				return err
 			}
@@ -561,7 +569,10 @@ from; replicating what the destination already has is a skip.`,
 			if workers < 1 {
 				return usageErrorf("--workers %d: must be at least 1", workers)
 			}
-			s, err := g.openVaultSession()
+			if err := checkBackupID(args[0]); err != nil {
+				return err
+			}
+			s, err := g.openVaultSession(vaultName, to)
 			if err != nil {
 				return err
 			}
@@ -621,7 +632,10 @@ from; replicating what the destination already has is a skip.`,
 // openBackup opens a vault session and finds backup id in it (in vaultName,
 // or in whichever vault holds it); the caller closes the session.
 func (g *globalOptions) openBackup(ctx context.Context, id, vaultName string) (*vaultSession, *vault.Vault, *vault.Manifest, error) {
-	s, err := g.openVaultSession()
+	if err := checkBackupID(id); err != nil {
+		return nil, nil, nil, err
+	}
+	s, err := g.openVaultSession(vaultName)
 	if err != nil {
 		return nil, nil, nil, err
 	}

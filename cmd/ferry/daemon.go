@@ -90,10 +90,7 @@ func firstPlan(plans []*config.Plan) string {
 // daemonLogger logs text to w. Under systemd (JOURNAL_STREAM set) it drops
 // the timestamp, which journald adds itself.
 func daemonLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
+	l, _ := parseLogLevel(level) // checked: --log-level by the root command, log_level by config
 	opts := &slog.HandlerOptions{Level: l}
 	if os.Getenv("JOURNAL_STREAM") != "" {
 		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {

@@ -39,6 +39,9 @@ func newJobListCommand(g *globalOptions) *cobra.Command {
 			if status != "" && !slices.Contains(valid, status) {
 				return usageErrorf("--status %q: valid values are %v", status, valid)
 			}
+			if limit < 0 {
+				return usageErrorf("--limit %d: a number of jobs, or 0 for all", limit)
+			}
 			src, err := g.openJobSource(cmd.Context())
 			if err != nil {
 				return err

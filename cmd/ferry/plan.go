@@ -70,19 +70,27 @@ func (g *globalOptions) planInfos(ctx context.Context) ([]daemon.PlanInfo, error
 	if c := g.dialDaemon(ctx, cfg); c != nil {
 		return c.Plans(ctx)
 	}
-	s, err := g.openSession(false)
-	if err != nil {
+	var s *session
+	if ok, err := stateExists(cfg); err != nil {
 		return nil, err
+	} else if ok {
+		if s, err = g.openSession(cfg); err != nil {
+			return nil, err
+		}
+		defer s.close()
 	}
-	defer s.close()
 	out := []daemon.PlanInfo{}
-	for _, p := range s.cfg.Plans {
+	for _, p := range cfg.Plans {
 		every := ""
 		if p.Schedule != nil {
 			every = p.Schedule.Every.String()
 		}
 		pi := daemon.PlanInfo{Name: p.Name, Source: p.Source, Destination: p.Destination,
 			Schedule: daemon.ScheduleString(p.Schedule != nil, p.Watch, p.Changelist != "", every)}
+		if s == nil {
+			out = append(out, pi) // no state directory: no jobs yet
+			continue
+		}
 		err := s.db.ListJobs(state.JobFilter{Plan: p.Name, Newest: true}, func(j *state.Job) error {
 			pi.LastJob = j
 			return errStop
@@ -133,7 +141,7 @@ The exit code tells completed (0), partial (4) and failed (1) apart.`,
 				}
 				return g.runPlanOnDaemon(ctx, c, cp.Name, daemon.RunPlanOptions{CheckDestination: rf.checkDest}, wait)
 			}
-			s, err := g.openSession(false)
+			s, err := g.openSession(cfg)
 			if err != nil {
 				return err
 			}

@@ -36,7 +36,7 @@ func newReplicationListCommand(g *globalOptions) *cobra.Command {
 			if backupID != "" && !vault.ValidID(backupID) {
 				return usageErrorf("--backup %q is not a backup ID (they look like 20250102T030405Z-1a2b3c4d)", backupID)
 			}
-			s, err := g.openVaultSession()
+			s, err := g.openVaultSession(vaultName)
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferrysync/ferry/config"
+	"github.com/ferrysync/ferry/syncer"
 )
 
 func init() { commandConstructors = append(commandConstructors, newSyncCommand) }
@@ -89,21 +90,32 @@ func runSync(cmd *cobra.Command, g *globalOptions, o *syncOptions, srcArg, dstAr
 	if err != nil {
 		return err
 	}
-	s, err := g.openSession(true)
+	cfg, err := g.loadConfig(true)
+	if err != nil {
+		return err
+	}
+	for _, l := range []config.Location{cp.SourceLocation(), cp.DestinationLocation()} {
+		if !l.IsLocal() {
+			if _, ok := cfg.Remotes[l.Remote]; !ok {
+				if len(cfg.Remotes) == 0 {
+					return usageErrorf("%s: no remote named %q: the configuration (%s) defines no remotes; add a [remotes.%s] table, or use a local path", l, l.Remote, g.configPath, l.Remote)
+				}
+				return usageErrorf("%s: no remote named %q in %s (configured: %s)", l, l.Remote, cfg.File, remoteNames(cfg))
+			}
+		}
+	}
+	if c := g.dialDaemon(cmd.Context(), cfg); c != nil {
+		// The daemon holds the state database, and its API runs the
+		// configured plans only.
+		return unavailableError{fmt.Errorf("a ferry daemon runs with this configuration (socket %s) and holds its state directory %s; "+
+			"ferry sync runs in-process only: stop the daemon for the sync, or add it to the configuration as a plan "+
+			"and run it with ferry plan run NAME", cfg.Socket, cfg.StateDir)}
+	}
+	s, err := g.openSession(cfg)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	for _, l := range []config.Location{cp.SourceLocation(), cp.DestinationLocation()} {
-		if !l.IsLocal() {
-			if _, ok := s.cfg.Remotes[l.Remote]; !ok {
-				if len(s.cfg.Remotes) == 0 {
-					return usageErrorf("%s: no remote named %q: the configuration (%s) defines no remotes; add a [remotes.%s] table, or use a local path", l, l.Remote, g.configPath, l.Remote)
-				}
-				return usageErrorf("%s: no remote named %q in %s (configured: %s)", l, l.Remote, s.cfg.File, remoteNames(s.cfg))
-			}
-		}
-	}
 	return g.runPlanInProcess(cmd.Context(), s, cp, runFlags{dryRun: o.dryRun, checkDest: o.checkDest}, "cli")
 }
 
@@ -155,6 +167,13 @@ func (o *syncOptions) plan(srcArg, dstArg string) (*config.Plan, error) {
 	}
 	if len(o.include) > 0 && len(o.exclude) > 0 {
 		return nil, usageErrorf("--include and --exclude cannot be used together")
+	}
+	if _, err := syncer.NewFilter(o.include, o.exclude); err != nil {
+		flag := "--exclude"
+		if len(o.include) > 0 {
+			flag = "--include"
+		}
+		return nil, usageErrorf("%s: %v", flag, err)
 	}
 	if o.workers < 1 {
 		return nil, usageErrorf("--workers %d: must be at least 1", o.workers)
@@ -237,5 +256,3 @@ func readFilesFrom(name string) ([]string, error) {
 	}
 	return files, nil
 }
-
-var _ = fmt.Sprintf

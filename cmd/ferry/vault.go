@@ -45,17 +45,23 @@ type vaultSession struct {
 	vaults map[string]*vault.Vault
 }
 
-// openVaultSession opens the config and, when it can, the state database.
-// Vault commands need the database only for this host's copy of the
-// replication records, which the vaults hold too; so while the daemon holds
-// it, they work without it (and say so).
-func (g *globalOptions) openVaultSession() (*vaultSession, error) {
-	s, err := g.openSession(false)
-	if errors.Is(err, state.ErrLocked) {
-		cfg, cerr := g.loadConfig(false)
-		if cerr != nil {
-			return nil, cerr
+// openVaultSession opens the config, checks that the vaults named (empty
+// names are skipped) are configured, and then opens, when it can, the state
+// database. Vault commands need the database only for this host's copy of
+// the replication records, which the vaults hold too; so while the daemon
+// holds it, they work without it (and say so).
+func (g *globalOptions) openVaultSession(names ...string) (*vaultSession, error) {
+	cfg, err := g.loadConfig(false)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		if _, ok := cfg.Vaults[name]; name != "" && !ok {
+			return nil, noVault(cfg, name)
 		}
+	}
+	s, err := g.openSession(cfg)
+	if errors.Is(err, state.ErrLocked) {
 		log := g.logger("warn")
 		log.Info("the state database is in use (by the daemon?); replication records come from the vaults only")
 		s = &session{cfg: cfg, log: log}
@@ -81,9 +87,13 @@ func (s *vaultSession) close() {
 func (s *vaultSession) vaultConfig(name string) (*config.Vault, error) {
 	vc, ok := s.cfg.Vaults[name]
 	if !ok {
-		return nil, usageErrorf("no vault named %q in %s (configured: %s)", name, s.cfg.File, vaultNames(s.cfg))
+		return nil, noVault(s.cfg, name)
 	}
 	return vc, nil
+}
+
+func noVault(cfg *config.Config, name string) error {
+	return usageErrorf("no vault named %q in %s (configured: %s)", name, cfg.File, vaultNames(cfg))
 }
 
 func vaultNames(cfg *config.Config) string {
@@ -197,7 +207,7 @@ and the account from the configuration. A local remote's directory is created
 if needed; an S3 bucket must exist.`,
 		Args: exactlyOneVault("vault init"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openVaultSession()
+			s, err := g.openVaultSession(args[0])
 			if err != nil {
 				return err
 			}
@@ -314,7 +324,7 @@ func newVaultShowCommand(g *globalOptions) *cobra.Command {
 		Args:  exactlyOneVault("vault show"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.openVaultSession()
+			s, err := g.openVaultSession(args[0])
 			if err != nil {
 				return err
 			}
@@ -413,7 +423,7 @@ about to use them).`,
 			if grace <= 0 {
 				return usageErrorf("--grace %s: must be longer than zero, e.g. 1h (objects younger than it are kept)", grace)
 			}
-			s, err := g.openVaultSession()
+			s, err := g.openVaultSession(args[0])
 			if err != nil {
 				return err
 			}
