@@ -48,6 +48,10 @@ running the same sync again only sends what changed. It trusts that record of
 what DST holds for --recheck-destination (24h) and then lists DST again, to
 send copies deleted or changed there behind Ferry's back.
 
+The sync runs in this process, with the state directory of the
+configuration; while a daemon runs with it, ferry sync refuses (exit 5): stop
+the daemon, or make the sync a plan and run it with ferry plan run NAME.
+
 Conflict policy for files that exist at DST:
   skip       never overwrite
   update     overwrite when the source changed (default)
@@ -107,8 +111,8 @@ func runSync(cmd *cobra.Command, g *globalOptions, o *syncOptions, srcArg, dstAr
 	if c := g.dialDaemon(cmd.Context(), cfg); c != nil {
 		// The daemon holds the state database, and its API runs the
 		// configured plans only.
-		return unavailableError{fmt.Errorf("a ferry daemon runs with this configuration (socket %s) and holds its state directory %s; "+
-			"ferry sync runs in-process only: stop the daemon for the sync, or add it to the configuration as a plan "+
+		return unavailableError{fmt.Errorf("a ferry daemon runs with this configuration (socket %s) and holds the state directory %s; "+
+			"ferry sync runs in-process only: stop the daemon for the sync, or make it a plan of the configuration "+
 			"and run it with ferry plan run NAME", cfg.Socket, cfg.StateDir)}
 	}
 	s, err := g.openSession(cfg)
