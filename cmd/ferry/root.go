@@ -40,7 +40,7 @@ The configuration file is TOML; see docs/config.md.`,
 			}
 			if g.logLevel != "" {
 				if _, err := parseLogLevel(g.logLevel); err != nil {
-					return usageErrorf("--log-level %q: valid values are debug, info, warn, error", g.logLevel)
+					return usageErrorf("--log-level %v", err)
 				}
 			}
 			return nil
@@ -97,8 +97,8 @@ func (g *globalOptions) logger(defaultLevel string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: l}))
 }
 
-// parseLogLevel reads a log level: debug, info, warn or error. Anything
-// else is an error (and info).
+// parseLogLevel reads a log level: debug, info, warn or error, as
+// log_level in the configuration. Anything else is an error (and info).
 func parseLogLevel(s string) (slog.Level, error) {
 	switch s {
 	case "debug":
@@ -110,7 +110,7 @@ func parseLogLevel(s string) (slog.Level, error) {
 	case "error":
 		return slog.LevelError, nil
 	}
-	return slog.LevelInfo, fmt.Errorf("log level %q: valid values are debug, info, warn, error", s)
+	return slog.LevelInfo, fmt.Errorf("%q: valid values are debug, info, warn, error", s)
 }
 
 // version is set by the linker (-X main.version=...).
