@@ -6,15 +6,10 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"io/fs"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,57 +34,14 @@ const unreachableBound = 2 * time.Minute
 func TestDaemonDestinationDiesMidJob(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	srv := testenv.MinIO(t)
-	if srv.External() {
-		t.Skip("the S3 endpoint is external (FERRY_TEST_S3_ENDPOINT): this test must stop and start it")
-	}
+	srv := stoppableMinIO(t)
 	bucket := srv.NewBucket(t)
-
-	var mu sync.Mutex
-	var events []Event
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var ev Event
-		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
-			t.Errorf("webhook body: %v", err)
-			return
-		}
-		mu.Lock()
-		events = append(events, ev)
-		mu.Unlock()
-	}))
-	t.Cleanup(hook.Close)
-	eventsOf := func(typ string) []Event {
-		mu.Lock()
-		defer mu.Unlock()
-		var out []Event
-		for _, ev := range events {
-			if ev.Type == typ {
-				out = append(out, ev)
-			}
-		}
-		return out
-	}
+	hook := newWebhook(t)
 
 	const n = 2000
 	src := f.mkdir("src")
 	writeTree(t, src, n, 1024, 11)
-	f.writeConfig(fmt.Sprintf(`[remotes.minio]
-type = "s3"
-endpoint = %q
-bucket = %q
-region = %q
-tls = false
-credential = "minio"
-
-[credentials.minio]
-access_key = %q
-secret_key = %q
-
-[alerts.hook]
-type = "webhook"
-url = "%s/"
-
-`, srv.Endpoint, bucket, srv.Region, srv.AccessKey, srv.SecretKey, hook.URL) +
+	f.writeConfig(minioRemoteTOML(srv, bucket, hook.URL) +
 		planTOML("offsite", src, "minio:backup/", "workers = 4", "max_files_per_task = 20"))
 	// One probe at the start, none during the outage.
 	f.startDaemon("FERRY_TEST_PROBE_EVERY=1h")
@@ -139,14 +91,12 @@ url = "%s/"
 		t.Errorf("ferry job show does not say why the job failed:\n%s", show)
 	}
 
-	waitUntil(t, func() string { return "no job_failed and remote_unreachable reached the webhook" }, func() bool {
-		return len(eventsOf(EventJobFailed)) > 0 && len(eventsOf(EventRemoteUnreachable)) > 0
-	})
-	if evs := eventsOf(EventRemoteUnreachable); len(evs) != 1 || evs[0].Remote != "minio" || evs[0].Job != id {
-		t.Errorf("remote_unreachable events %+v: want one, of remote minio and job %s", evs, id)
-	}
-	if ev := eventsOf(EventJobFailed)[0]; ev.Job != id || !strings.Contains(ev.Message, "unreachable") {
+	if ev := hook.wait(EventJobFailed); ev.Job != id || !strings.Contains(ev.Message, "unreachable") {
 		t.Errorf("job_failed event %+v: want job %s, with the cause", ev, id)
+	}
+	hook.wait(EventRemoteUnreachable)
+	if evs := hook.of(EventRemoteUnreachable); len(evs) != 1 || evs[0].Remote != "minio" || evs[0].Job != id {
+		t.Errorf("remote_unreachable events %+v: want one, of remote minio and job %s", evs, id)
 	}
 
 	if err := srv.Start(); err != nil {
