@@ -103,6 +103,9 @@ const (
 	// MetaUnreachable is set on a job that failed because its source or
 	// destination stopped answering: "source" or "destination".
 	MetaUnreachable = "unreachable"
+	// metaDeletesKept says how many destination files the delete pass kept
+	// because the source could not read them (see scanVictims).
+	metaDeletesKept = "deletes_kept"
 )
 
 // Run runs one job of the plan to its end and returns the job record. A job

@@ -87,6 +87,11 @@ func (r *run) execute(ctx context.Context) {
 	defer stopWorkers()
 	r.brk = newBreaker(r.e.UnreachableAfter, r.p, stopWorkers)
 
+	if err := r.checkOverlap(); err != nil {
+		r.fatal = err
+		return
+	}
+
 	workCh := make(chan *work, 2*r.p.Workers)
 	var wg sync.WaitGroup
 	for range r.p.Workers {
@@ -126,6 +131,30 @@ func (r *run) execute(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		r.fatal = err
 	}
+}
+
+// checkOverlap refuses the job, before it writes anything, when its source
+// and destination overlap as they are now (symlinks resolved): see
+// remote.CheckOverlap. A configuration is checked when it is loaded; this
+// catches what changed since, and plans built without one.
+func (r *run) checkOverlap() error {
+	sp, sok := r.p.Source.(remote.Placer)
+	dp, dok := r.p.Dest.(remote.Placer)
+	if !sok || !dok {
+		return nil // a store of a test's; every store of Ferry's says where it is
+	}
+	src, err := sp.Place()
+	if err != nil {
+		return failJob("refused: cannot resolve where the source %s is: %v; nothing was written", r.p.SourceDesc, err)
+	}
+	dst, err := dp.Place()
+	if err != nil {
+		return failJob("refused: cannot resolve where the destination %s is: %v; nothing was written", r.p.DestDesc, err)
+	}
+	if err := remote.CheckOverlap(src, dst, r.p.Delete); err != nil {
+		return failJob("refused: %v; nothing was written", err)
+	}
+	return nil
 }
 
 // enumerate finds the candidates and feeds them, decided, to the slicer.
@@ -279,6 +308,16 @@ func (r *run) consider(ctx context.Context, sl *slicer, info remote.ObjectInfo) 
 		return nil
 	}
 	r.c.filesTotal.Add(1)
+	if nc, ok := r.p.Dest.(remote.NameChecker); ok {
+		if err := nc.CheckName(info.Key); err != nil {
+			why := err.Error()
+			if ke := (*remote.KeyError)(nil); errors.As(err, &ke) {
+				why = ke.Reason
+			}
+			r.skip(info.Key, info.Size, "the destination cannot store this name: "+why)
+			return nil
+		}
+	}
 	r.c.bytesTotal.Add(info.Size)
 	return r.decide(ctx, sl, info)
 }

@@ -414,8 +414,17 @@ func newBackupRestoreCommand(g *globalOptions) *cobra.Command {
 		Use:   "restore ID TARGET",
 		Short: "Restore a backup (or --path of it) into a local directory",
 		Long: `Restore files, directories and symlinks with their modes and mtimes (and
-owners when run as root) into TARGET, which is created if missing. Files at
-the same paths are replaced; nothing is ever written outside TARGET.`,
+owners when run as root) into TARGET, which is created if missing. Files and
+symlinks at the same paths are replaced, each only once its new content is
+whole and verified: it is written under a temporary name
+(.ferry-restore-PID-RANDOM.tmp) in its directory and renamed over the old one.
+Nothing is ever written outside TARGET.
+
+A file that cannot be restored (a damaged chunk, a directory in its way)
+leaves what was at its path untouched and does not stop the others. The
+summary lists every entry not restored and why, and the command exits 4.
+A restore that is killed leaves at most the temporary files of the files it
+was writing; the next restore into the same directories removes them.`,
 		Example: `  ferry backup restore 20250102T030405Z-1a2b3c4d /tmp/restore
   ferry backup restore 20250102T030405Z-1a2b3c4d /tmp/restore --path home/alice/docs`,
 		Args: checkBackupArgs("restore ID TARGET", 2),
@@ -435,15 +444,31 @@ the same paths are replaced; nothing is ever written outside TARGET.`,
 					bar.set(fmt.Sprintf("restore: %d/%d files", p.FilesDone, p.FilesTotal), p.BytesDone, p.BytesTotal)
 				}})
 			bar.finish()
-			if err != nil {
+			if err != nil && !errors.Is(err, vault.ErrNotRestored) {
 				return err
 			}
 			if g.json {
-				return printJSON(g.stdout, st)
+				if st.Failed == nil {
+					st.Failed = []vault.RestoreFailure{}
+				}
+				if perr := printJSON(g.stdout, st); perr != nil {
+					return perr
+				}
+			} else {
+				fmt.Fprintf(g.stdout, "Restored backup %s from vault %s to %s: %s (%s), %s, %s.\n",
+					m.ID, v.Name(), args[1], nounStr(st.Files, "file", "files"), bytesStr(st.Bytes),
+					nounStr(st.Dirs, "directory", "directories"), nounStr(st.Symlinks, "symlink", "symlinks"))
+				if len(st.Failed) > 0 {
+					fmt.Fprintf(g.stdout, "  %s not restored (what was at their paths is left as it was):\n",
+						nounStr(int64(len(st.Failed)), "entry", "entries"))
+					for _, f := range st.Failed {
+						fmt.Fprintf(g.stdout, "    %s: %v\n", remote.PrintableKey(f.Path), f.Err)
+					}
+				}
 			}
-			fmt.Fprintf(g.stdout, "Restored backup %s from vault %s to %s: %s (%s), %s, %s.\n",
-				m.ID, v.Name(), args[1], nounStr(st.Files, "file", "files"), bytesStr(st.Bytes),
-				nounStr(st.Dirs, "directory", "directories"), nounStr(st.Symlinks, "symlink", "symlinks"))
+			if err != nil {
+				return &exitError{code: exitPartial, err: fmt.Errorf("backup %s: %d of its entries were not restored", m.ID, len(st.Failed)), silent: !g.json}
+			}
 			return nil
 		},
 	}

@@ -123,6 +123,9 @@ func newJobShowCommand(g *globalOptions) *cobra.Command {
 			if c := j.Meta["destination_check"]; c != "" {
 				fmt.Fprintf(tw, "Destination check\t%s\n", c)
 			}
+			if k := j.Meta["deletes_kept"]; k != "" {
+				fmt.Fprintf(tw, "Deletes withheld\t%s\n", k)
+			}
 			fmt.Fprintf(tw, "Started\t%s\n", timeStr(j.Started))
 			fmt.Fprintf(tw, "Ended\t%s\n", timeStr(j.Ended))
 			fmt.Fprintf(tw, "Duration\t%s\n", jobDuration(j))

@@ -79,6 +79,9 @@ func printJobSummary(w io.Writer, j *state.Job) {
 	if j.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", j.Error)
 	}
+	if k := j.Meta["deletes_kept"]; k != "" {
+		fmt.Fprintf(w, "  deletes withheld: %s\n", k)
+	}
 	if c, ok := strings.CutPrefix(j.Meta["destination_check"], "trusted the file index: "); ok {
 		// Say it: "unchanged" then rests on Ferry's records, not a look.
 		fmt.Fprintf(w, "  destination not listed (%s); --check-destination lists it now\n", c)

@@ -104,6 +104,11 @@ func runSync(cmd *cobra.Command, g *globalOptions, o *syncOptions, srcArg, dstAr
 			}
 		}
 	}
+	// Compared by what they are (symlinks resolved; endpoint, bucket and
+	// prefix), not by how they are written.
+	if err := s.cfg.CheckOverlap(cp.SourceLocation(), cp.DestinationLocation(), o.delete); err != nil {
+		return usageErrorf("SRC %s and DST %s: %v", cp.SourceLocation(), cp.DestinationLocation(), err)
+	}
 	return g.runPlanInProcess(cmd.Context(), s, cp, runFlags{dryRun: o.dryRun, checkDest: o.checkDest}, "cli")
 }
 
@@ -140,12 +145,6 @@ func (o *syncOptions) plan(srcArg, dstArg string) (*config.Plan, error) {
 			}
 			l.Path = abs
 		}
-	}
-	switch {
-	case dst.Within(src):
-		return nil, usageErrorf("DST %s is SRC or lies inside it: each run would copy the copies again", dst)
-	case o.delete && src.Within(dst):
-		return nil, usageErrorf("SRC %s lies inside DST %s: --delete would delete the source itself", src, dst)
 	}
 	if !slices.Contains([]string{config.ConflictSkip, config.ConflictUpdate, config.ConflictOverwrite}, o.conflict) {
 		return nil, usageErrorf("--conflict %q: valid values are skip, update, overwrite", o.conflict)
