@@ -51,6 +51,7 @@ type run struct {
 	pendIndex   map[string]state.FileEntry
 
 	look *destLookup
+	brk  *breaker // set by execute
 
 	fatal   error // the job-level failure, if any
 	drained bool  // stopped by RunOptions.Drain
@@ -80,6 +81,12 @@ func (r *run) execute(ctx context.Context) {
 	r.look = newDestLookup(r.p.Dest, scan, r.wantDestCheck())
 	defer r.look.close()
 
+	// The workers' context ends when the breaker trips: transfers in
+	// flight stop, and the files still queued are released unstarted.
+	wctx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	r.brk = newBreaker(r.e.UnreachableAfter, r.p, stopWorkers)
+
 	if err := r.checkOverlap(); err != nil {
 		r.fatal = err
 		return
@@ -90,7 +97,7 @@ func (r *run) execute(ctx context.Context) {
 	for range r.p.Workers {
 		wg.Go(func() {
 			for w := range workCh {
-				r.process(ctx, w)
+				r.process(wctx, w)
 			}
 		})
 	}
@@ -102,7 +109,12 @@ func (r *run) execute(ctx context.Context) {
 	r.phase.Store("copying")
 	close(workCh)
 	wg.Wait()
-	if errors.Is(err, errDrained) {
+	if down, cause := r.brk.state(); cause != nil {
+		// Whatever the enumeration returned, the breaker is why; deletes
+		// do not run.
+		r.log.Error("job stopped: remote unreachable", slog.String("side", down.String()), slog.Any("err", cause))
+		err = cause
+	} else if errors.Is(err, errDrained) {
 		r.drained = true
 		err = nil
 	}
@@ -212,7 +224,7 @@ func (r *run) enumerateScan(ctx context.Context, sl *slicer) error {
 	if lerr := <-listed; err == nil {
 		err = lerr // after a consider error the lister only reports its cancel
 	}
-	if err != nil && ctx.Err() == nil && !errors.Is(err, errDrained) {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, errDrained) && !isJobFailure(err) {
 		return failJob("list source %s: %v", r.p.SourceDesc, err)
 	}
 	return err
@@ -511,6 +523,12 @@ func (r *run) finish(ctx context.Context) error {
 	case r.fatal != nil:
 		j.Status = state.JobFailed
 		j.Error = r.fatal.Error()
+		if down, cause := r.brk.state(); cause != nil {
+			if j.Meta == nil {
+				j.Meta = map[string]string{}
+			}
+			j.Meta[MetaUnreachable] = down.String()
+		}
 	case ctx.Err() != nil:
 		j.Status = state.JobCanceled
 		j.Error = "canceled"
