@@ -229,6 +229,14 @@ func (n *fileNode) acquireSpool() (*spool, error) {
 func (n *fileNode) releaseWriter() {
 	err := n.uploadNow()
 	n.mu.Lock()
+	for err == nil && n.writers == 1 && n.sp != nil && n.sp.dirty && !n.unlinked {
+		// Changed while the upload ran (a setattr of the mtime arrives
+		// while the kernel releases the file): the last writer sends it
+		// again, or the change would go with the spool.
+		n.mu.Unlock()
+		err = n.uploadNow()
+		n.mu.Lock()
+	}
 	n.writers--
 	var drop *spool
 	if n.writers == 0 && n.sp != nil {
