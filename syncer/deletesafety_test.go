@@ -470,3 +470,38 @@ func TestTempLikeNameIsSkippedNotFailed(t *testing.T) {
 		t.Errorf("dir/plain = %q, %v", b, err)
 	}
 }
+
+// A skipped source entry whose name is a valid key with characters a
+// terminal shows badly (a tab, a no-break space) still covers what is
+// under it: its key is the key, not a quoted form of it.
+func TestDeleteKeepsFilesUnderSkippedEntryWithUnprintableName(t *testing.T) {
+	if testenv.Unprivileged(t) {
+		return
+	}
+	src, dst := t.TempDir(), t.TempDir()
+	dsWrite(src, "real/a.txt", []byte("a"))
+	dsWrite(src, "keep", []byte("k"))
+	for _, name := range []string{"link\u00a0nbsp", "link\ttab"} {
+		if err := os.Symlink("real", filepath.Join(src, name)); err != nil {
+			t.Fatal(err)
+		}
+		dsWrite(dst, name+"/a.txt", []byte("a"))
+	}
+	dsWrite(src, "locked\x01dir/b.txt", []byte("b"))
+	dsWrite(dst, "locked\x01dir/b.txt", []byte("b"))
+	dsWrite(dst, "real/a.txt", []byte("a"))
+	dsWrite(dst, "keep", []byte("k"))
+	locked := filepath.Join(src, "locked\x01dir")
+	if err := os.Chmod(locked, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(locked, 0o755) })
+	e, _ := itEngine(t)
+	j := itRun(t, e, &Plan{Name: "p", Source: itLocal(t, src), Dest: itLocal(t, dst), Delete: true, MaxDelete: DeleteLimit{Percent: 100}})
+	itWantStatus(t, j, state.JobCompleted)
+	for _, rel := range []string{"link\u00a0nbsp/a.txt", "link\ttab/a.txt", "locked\x01dir/b.txt"} {
+		if _, err := os.Stat(filepath.Join(dst, rel)); err != nil {
+			t.Errorf("%q: %v; the delete pass removed a file the source has", rel, err)
+		}
+	}
+}
