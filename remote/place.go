@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -164,5 +165,13 @@ func S3Place(endpoint string, tls bool, bucket, prefix string) Place {
 		}
 	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	// One address, one spelling: "::1" and "0:0:0:0:0:0:0:1", "9000" and
+	// "09000" are the same server to the client.
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String()
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10)
+	}
 	return Place{Kind: "s3", Server: net.JoinHostPort(host, port), Bucket: bucket, Path: prefix}
 }
