@@ -505,3 +505,39 @@ func TestDeleteKeepsFilesUnderSkippedEntryWithUnprintableName(t *testing.T) {
 		}
 	}
 }
+
+// The check at the job's start looks at the directory the destination
+// store has open, not at what its path names now: a symlink moved after
+// the store was opened (here from the source's parent to a directory
+// apart) does not hide the overlap.
+func TestOverlapRefusedWhenSymlinkMovesAfterOpen(t *testing.T) {
+	root := t.TempDir()
+	src := filepath.Join(root, "src")
+	other := filepath.Join(root, "other")
+	for _, d := range []string{src, other} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dsWrite(src, "a.txt", []byte("a"))
+	dsWrite(src, "sub/b.txt", []byte("b"))
+	link := filepath.Join(root, "link")
+	if err := os.Symlink(root, link); err != nil {
+		t.Fatal(err)
+	}
+	dst := itLocal(t, link)
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(other, link); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := itEngine(t)
+	j := itRun(t, e, &Plan{Name: "p", Source: itLocal(t, src), Dest: dst, Delete: true, MaxDelete: DeleteLimit{Percent: 100}})
+	itWantStatus(t, j, state.JobFailed)
+	for _, rel := range []string{"a.txt", "sub/b.txt"} {
+		if _, err := os.Stat(filepath.Join(src, rel)); err != nil {
+			t.Errorf("source %s: %v; the job deleted the source", rel, err)
+		}
+	}
+}
