@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -50,18 +52,57 @@ func (p Place) String() string {
 	return p.Kind + ":" + p.Server + "/" + p.Path
 }
 
-// Contains reports whether q is p or lies inside it.
+// Contains reports whether q is p or lies inside it. Local places are
+// compared by their paths and, as far as they exist now, by what their
+// directories are (device and inode): a bind mount, or a file system that
+// ignores case, gives one directory two paths.
 func (p Place) Contains(q Place) bool {
 	if p.Kind != q.Kind || p.Server != q.Server || p.Bucket != q.Bucket {
 		return false
 	}
 	if p.Kind == "local" {
-		if p.Path == q.Path || p.Path == "/" {
+		if p.Path == q.Path || p.Path == "/" || strings.HasPrefix(q.Path, p.Path+"/") {
 			return true
 		}
-		return strings.HasPrefix(q.Path, p.Path+"/")
+		return sameDirAbove(p.Path, q.Path)
 	}
 	return strings.HasPrefix(q.Path, p.Path)
+}
+
+// sameDirAbove reports whether the directory outer, as it is on disk, is
+// inner or one of inner's parents: outer's longest existing part is the
+// same file as one of inner's existing parents (or inner), and what is
+// left of outer's path begins what is left of inner's.
+func sameDirAbove(outer, inner string) bool {
+	base, rest := outer, []string(nil)
+	var baseFI os.FileInfo
+	for {
+		fi, err := os.Stat(base)
+		if err == nil {
+			baseFI = fi
+			break
+		}
+		parent := filepath.Dir(base)
+		if parent == base {
+			return false
+		}
+		rest = append([]string{filepath.Base(base)}, rest...)
+		base = parent
+	}
+	p, below := inner, []string(nil)
+	for {
+		if len(below) >= len(rest) && slices.Equal(below[:len(rest)], rest) {
+			if fi, err := os.Stat(p); err == nil && os.SameFile(fi, baseFI) {
+				return true
+			}
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return false
+		}
+		below = append([]string{filepath.Base(p)}, below...)
+		p = parent
+	}
 }
 
 // ErrOverlap: a sync's source and destination overlap in a way that would
@@ -124,5 +165,13 @@ func S3Place(endpoint string, tls bool, bucket, prefix string) Place {
 		}
 	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	// One address, one spelling: "::1" and "0:0:0:0:0:0:0:1", "9000" and
+	// "09000" are the same server to the client.
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String()
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10)
+	}
 	return Place{Kind: "s3", Server: net.JoinHostPort(host, port), Bucket: bucket, Path: prefix}
 }

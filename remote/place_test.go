@@ -29,6 +29,11 @@ func TestCheckOverlap(t *testing.T) {
 		{"s3 other server", s3("host:9000", "b", ""), s3("host:9001", "b", ""), false, false},
 		{"s3 default port tls", S3Place("h", true, "b", ""), S3Place("h:443", false, "b", "x/"), true, true},
 		{"local and s3", loc("/b"), s3("host", "b", ""), false, false},
+		{"s3 port with a leading zero", s3("127.0.0.1:9000", "b", "x/"), s3("127.0.0.1:09000", "b", ""), false, true},
+		{"s3 ipv6 spellings", s3("[::1]:9000", "b", ""), s3("[0:0:0:0:0:0:0:1]:9000", "b", "x/"), true, true},
+		{"s3 ipv6 upper case", s3("[FE80::1]:9000", "b", ""), s3("[fe80::1]:9000", "b", "x/"), true, true},
+		{"s3 ipv4-mapped ipv6", s3("127.0.0.1:9000", "b", ""), s3("[::ffff:127.0.0.1]:9000", "b", "x/"), true, true},
+		{"s3 bare ipv6 default port", s3("::1", "b", ""), s3("[::1]:80", "b", "x/"), true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,8 +9,9 @@ import (
 // ObjectInfo describes one object (a file) in a Store.
 type ObjectInfo struct {
 	// Key is the object's path relative to the store's root, slash
-	// separated. For an entry with a SkipReason it is a printable form of
-	// the name (see PrintableKey), not necessarily a valid key.
+	// separated. For an entry with a SkipReason whose name breaks the key
+	// rules it is a printable form of the name (see PrintableKey); a
+	// skipped entry with a valid key has its key as it is.
 	Key string
 	// Size in bytes.
 	Size int64

@@ -470,3 +470,74 @@ func TestTempLikeNameIsSkippedNotFailed(t *testing.T) {
 		t.Errorf("dir/plain = %q, %v", b, err)
 	}
 }
+
+// A skipped source entry whose name is a valid key with characters a
+// terminal shows badly (a tab, a no-break space) still covers what is
+// under it: its key is the key, not a quoted form of it.
+func TestDeleteKeepsFilesUnderSkippedEntryWithUnprintableName(t *testing.T) {
+	if testenv.Unprivileged(t) {
+		return
+	}
+	src, dst := t.TempDir(), t.TempDir()
+	dsWrite(src, "real/a.txt", []byte("a"))
+	dsWrite(src, "keep", []byte("k"))
+	for _, name := range []string{"link\u00a0nbsp", "link\ttab"} {
+		if err := os.Symlink("real", filepath.Join(src, name)); err != nil {
+			t.Fatal(err)
+		}
+		dsWrite(dst, name+"/a.txt", []byte("a"))
+	}
+	dsWrite(src, "locked\x01dir/b.txt", []byte("b"))
+	dsWrite(dst, "locked\x01dir/b.txt", []byte("b"))
+	dsWrite(dst, "real/a.txt", []byte("a"))
+	dsWrite(dst, "keep", []byte("k"))
+	locked := filepath.Join(src, "locked\x01dir")
+	if err := os.Chmod(locked, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(locked, 0o755) })
+	e, _ := itEngine(t)
+	j := itRun(t, e, &Plan{Name: "p", Source: itLocal(t, src), Dest: itLocal(t, dst), Delete: true, MaxDelete: DeleteLimit{Percent: 100}})
+	itWantStatus(t, j, state.JobCompleted)
+	for _, rel := range []string{"link\u00a0nbsp/a.txt", "link\ttab/a.txt", "locked\x01dir/b.txt"} {
+		if _, err := os.Stat(filepath.Join(dst, rel)); err != nil {
+			t.Errorf("%q: %v; the delete pass removed a file the source has", rel, err)
+		}
+	}
+}
+
+// The check at the job's start looks at the directory the destination
+// store has open, not at what its path names now: a symlink moved after
+// the store was opened (here from the source's parent to a directory
+// apart) does not hide the overlap.
+func TestOverlapRefusedWhenSymlinkMovesAfterOpen(t *testing.T) {
+	root := t.TempDir()
+	src := filepath.Join(root, "src")
+	other := filepath.Join(root, "other")
+	for _, d := range []string{src, other} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dsWrite(src, "a.txt", []byte("a"))
+	dsWrite(src, "sub/b.txt", []byte("b"))
+	link := filepath.Join(root, "link")
+	if err := os.Symlink(root, link); err != nil {
+		t.Fatal(err)
+	}
+	dst := itLocal(t, link)
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(other, link); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := itEngine(t)
+	j := itRun(t, e, &Plan{Name: "p", Source: itLocal(t, src), Dest: dst, Delete: true, MaxDelete: DeleteLimit{Percent: 100}})
+	itWantStatus(t, j, state.JobFailed)
+	for _, rel := range []string{"a.txt", "sub/b.txt"} {
+		if _, err := os.Stat(filepath.Join(src, rel)); err != nil {
+			t.Errorf("source %s: %v; the job deleted the source", rel, err)
+		}
+	}
+}

@@ -167,10 +167,18 @@ func (unknownInfo) Sys() any           { return nil }
 
 // skipInfo is the ObjectInfo of an entry that cannot be copied.
 func (e *entry) skipInfo(key string) remote.ObjectInfo {
+	// A valid key stays as it is, unprintable characters and all: it is
+	// what the delete pass compares destination keys with (an unreadable
+	// directory covers every key under it). Only a key that breaks the
+	// rules, which no destination key can equal, is given in quotes.
+	bad := remote.ValidateKey(key) != nil
 	if e.dir {
 		key += "/"
 	}
-	info := remote.ObjectInfo{Key: remote.PrintableKey(key), SkipReason: e.reason, ModTime: e.fi.ModTime()}
+	if bad {
+		key = remote.PrintableKey(key)
+	}
+	info := remote.ObjectInfo{Key: key, SkipReason: e.reason, ModTime: e.fi.ModTime()}
 	if e.fi.Mode().IsRegular() {
 		info.Size = e.fi.Size()
 	}

@@ -98,8 +98,24 @@ func (s *Store) CheckName(key string) error {
 }
 
 // Place implements remote.Placer: the directory with its symlinks resolved
-// as they are now.
-func (s *Store) Place() (remote.Place, error) { return remote.LocalPlace(s.dir) }
+// as they are now. The store works on the directory it opened, so when the
+// path names another one now (it was moved, or a symlink on the way was
+// changed) Place fails rather than describe a directory the store does not
+// write to.
+func (s *Store) Place() (remote.Place, error) {
+	p, err := remote.LocalPlace(s.dir)
+	if err != nil {
+		return remote.Place{}, err
+	}
+	open, err := s.root.Stat(".")
+	if err != nil {
+		return remote.Place{}, fmt.Errorf("local store %s: %w", s.dir, err)
+	}
+	if now, err := os.Stat(p.Path); err != nil || !os.SameFile(open, now) {
+		return remote.Place{}, fmt.Errorf("local store %s: the path no longer names the directory the store opened (it was moved, or a symlink on the way changed); open it again", s.dir)
+	}
+	return p, nil
+}
 
 // errNoDir wraps remote.ErrNotExist with a shorter message, for a store
 // whose root directory is missing.
