@@ -118,6 +118,14 @@ type NameChecker interface {
 	CheckName(key string) error
 }
 
+// KeyPlacer is a Placer whose tree may lead elsewhere below its root (a
+// local directory can hold a mount point). PlaceOf says where the directory
+// holding key is now. The delete pass asks it before each delete, so that a
+// source mounted inside the destination is never deleted through it.
+type KeyPlacer interface {
+	PlaceOf(key string) (Place, error)
+}
+
 // Copier is a Store that can copy an object server-side, without the data
 // passing through Ferry.
 type Copier interface {

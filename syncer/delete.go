@@ -73,6 +73,10 @@ func (r *run) deletes(ctx context.Context) error {
 			r.c.filesDeleted.Add(1) // what would be deleted, as "transferred" is what would be copied
 			continue
 		}
+		if err := r.insideSource(key); err != nil {
+			r.failFile(key, 0, err.Error())
+			continue
+		}
 		if err := r.p.Dest.Delete(ctx, key); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -90,6 +94,25 @@ func (r *run) deletes(ctx context.Context) error {
 		}
 	}
 	return r.e.DB.AppendFileRecords(r.job.ID, state.ListSuccess, recs)
+}
+
+// insideSource refuses to delete key when the destination directory that
+// holds it is the source or inside it, as it is now: a bind mount of the
+// source below the destination's root passes the check of the two roots,
+// and deleting through it would delete the source.
+func (r *run) insideSource(key string) error {
+	kp, ok := r.p.Dest.(remote.KeyPlacer)
+	if !ok || r.srcPlace == nil {
+		return nil
+	}
+	at, err := kp.PlaceOf(key)
+	if err != nil {
+		return fmt.Errorf("not deleted: cannot resolve where it is: %w", err)
+	}
+	if r.srcPlace.Contains(at) {
+		return fmt.Errorf("not deleted: its directory %s is the source %s or inside it (a mount of the source inside the destination?)", at, r.srcPlace)
+	}
+	return nil
 }
 
 // sourceEmpty reports whether the source has no object at all.

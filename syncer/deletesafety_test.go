@@ -127,22 +127,30 @@ func (tr *dsTree) presence(rel string) (exists, covered bool) {
 	}
 	parts := strings.Split(rel, "/")
 	p := tr.dir
-	for _, c := range parts {
+	for i, c := range parts {
 		p = filepath.Join(p, c)
+		last := i == len(parts)-1
 		fi, err := os.Lstat(p)
 		if err != nil {
 			return exists, false // the path ends here: nothing under it
 		}
 		if slices.Contains(tr.locked, p) {
-			return exists, true
+			// A directory Ferry cannot read covers what is under it, not
+			// a file of its own name.
+			return exists, !last
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			// Followed, and so known, only when it leads to a file inside
-			// the tree; any other symlink is reported and not entered.
+			// the tree; a symlink to a directory is reported as one (it
+			// covers what is under it), any other (dangling, a loop, an
+			// absolute target) as an entry that may be anything.
 			target, _ := os.Readlink(p)
 			tfi, err := os.Stat(p)
-			if filepath.IsAbs(target) || err != nil || tfi.IsDir() {
+			switch {
+			case filepath.IsAbs(target) || err != nil:
 				return exists, true
+			case tfi.IsDir():
+				return exists, !last
 			}
 			return exists, false
 		}
@@ -394,12 +402,12 @@ func TestPresenceCursorCovers(t *testing.T) {
 		{"arch", true, false},
 		{"arch.txt", true, true},
 		{"arch/deep/x", true, false},
-		{"b", true, false}, // what may be a directory covers its own name too
+		{"b", false, false}, // a directory covers what is under it, not a file of its name
 		{"b/x", true, false},
 		{"b/y/z", true, false},
 		{"b0", true, true},
 		{"c/d", true, true},
-		{"c/e", true, false},
+		{"c/e", false, false},
 		{"c/e/f", true, false},
 		{"c/f", false, false},
 		{"y", false, false},

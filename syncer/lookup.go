@@ -173,8 +173,10 @@ func (c *listCursor) seek(key string) (remote.ObjectInfo, bool, error) {
 }
 
 // present reports whether the store has key, for a presence cursor: listed
-// (skipped is nil), or covered by an entry the listing skipped — the entry
-// itself, or a directory (or what may be one) above key — which it returns.
+// (skipped is nil), or covered by an entry the listing skipped — a file
+// entry of that key, or a directory (or what may be one) above key — which
+// it returns. A skipped directory does not cover a file of its own name:
+// the source has no such file.
 // Keys passed to successive calls must not decrease.
 func (c *listCursor) present(key string) (skipped *remote.ObjectInfo, found bool, err error) {
 	if _, found, err := c.seek(key); found || err != nil {
@@ -182,10 +184,13 @@ func (c *listCursor) present(key string) (skipped *remote.ObjectInfo, found bool
 	}
 	kept := c.covers[:0]
 	for _, cv := range c.covers {
-		base := strings.TrimSuffix(cv.Key, "/")
+		// A directory ("d/") covers what is under it; any other entry
+		// ("x": a dangling symlink, an archived object) itself too, and
+		// what may be under it.
+		base, isDir := strings.CutSuffix(cv.Key, "/")
 		dir := base + "/"
 		switch {
-		case key == base || strings.HasPrefix(key, dir):
+		case key == base && !isDir || strings.HasPrefix(key, dir):
 			if skipped == nil {
 				skipped = &cv
 			}

@@ -51,6 +51,8 @@ type run struct {
 	pendIndex   map[string]state.FileEntry
 
 	look *destLookup
+
+	srcPlace *remote.Place // where the source is, when its store says
 	brk  *breaker // set by execute
 
 	fatal   error // the job-level failure, if any
@@ -154,6 +156,7 @@ func (r *run) checkOverlap() error {
 	if err := remote.CheckOverlap(src, dst, r.p.Delete); err != nil {
 		return failJob("refused: %v; nothing was written", err)
 	}
+	r.srcPlace = &src
 	return nil
 }
 

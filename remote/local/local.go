@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,7 @@ var (
 	_ remote.DirLister   = (*Store)(nil)
 	_ remote.Placer      = (*Store)(nil)
 	_ remote.NameChecker = (*Store)(nil)
+	_ remote.KeyPlacer   = (*Store)(nil)
 )
 
 // New opens the existing directory dir as a store. It fails with an error
@@ -115,6 +117,15 @@ func (s *Store) Place() (remote.Place, error) {
 		return remote.Place{}, fmt.Errorf("local store %s: the path no longer names the directory the store opened (it was moved, or a symlink on the way changed); open it again", s.dir)
 	}
 	return p, nil
+}
+
+// PlaceOf implements remote.KeyPlacer: the directory holding key, resolved
+// as it is now.
+func (s *Store) PlaceOf(key string) (remote.Place, error) {
+	if err := remote.ValidateKey(key); err != nil {
+		return remote.Place{}, err
+	}
+	return remote.LocalPlace(filepath.Join(s.dir, filepath.FromSlash(path.Dir(key))))
 }
 
 // errNoDir wraps remote.ErrNotExist with a shorter message, for a store
