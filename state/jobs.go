@@ -81,6 +81,13 @@ type Counters struct {
 	// copied.
 	FilesResumed int64 `json:"files_resumed,omitempty"`
 	BytesResumed int64 `json:"bytes_resumed,omitempty"`
+	// BytesSent is what went to the destination: the bytes of every
+	// object and part it accepted, summed over all attempts of the job —
+	// a part sent twice counts twice, a part an earlier attempt left there
+	// not at all. A request that failed midway is not counted, nor what
+	// an attempt killed without a chance to record its counters sent after
+	// its last checkpoint.
+	BytesSent int64 `json:"bytes_sent"`
 }
 
 // JobFilter selects jobs for ListJobs. Zero fields match everything.

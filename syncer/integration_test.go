@@ -964,8 +964,8 @@ func TestIntegrationMultipartRetries(t *testing.T) {
 		second := &itParts{Store: s3dst, failOnceAt: 2}
 		j = itRun(t, e, &Plan{Name: "p", Source: src, Dest: second})
 		itWantStatus(t, j, state.JobCompleted)
-		if c := j.Counters; c.BytesResumed != earlier || c.BytesTransferred != size {
-			t.Errorf("counters %+v, want %d bytes resumed (the canceled run's parts) of %d", c, earlier, size)
+		if c := j.Counters; c.BytesResumed != earlier || c.BytesTransferred != size || c.BytesSent != size-earlier {
+			t.Errorf("counters %+v, want %d bytes resumed (the canceled run's parts) of %d, and the other %d sent", c, earlier, size, size-earlier)
 		}
 		if got := itRead(t, s3dst, "big.bin"); !bytes.Equal(got, big) {
 			t.Error("object differs from the source")

@@ -64,6 +64,10 @@ func newRun(e *Engine, p *Plan, job *state.Job, opt RunOptions) *run {
 		resume:    job.Resumes > 0,
 		pendIndex: make(map[string]state.FileEntry),
 	}
+	if r.resume {
+		// What earlier attempts sent, as of their last checkpoint.
+		r.c.bytesSent.Store(job.Counters.BytesSent)
+	}
 	r.phase.Store("scanning")
 	return r
 }

@@ -178,6 +178,7 @@ func (r *run) transfer(ctx context.Context, src remote.ObjectInfo, resumed *resu
 		}
 		return state.FileEntry{}, destErr{err}
 	}
+	r.c.bytesSent.Add(cr.n)
 	sum := hex.EncodeToString(h.Sum(nil))
 	return r.verified(ctx, src, put, sum)
 }
@@ -727,6 +728,7 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 			continue
 		}
 		r.c.bytesMoved.Add(res.part.Size)
+		r.c.bytesSent.Add(res.part.Size)
 		// Parts the store accepted are recorded even after another part
 		// failed: they are done, and a resume need not send them again.
 		p := state.UploadPart{Number: res.part.Number, Size: res.part.Size, SHA256: res.part.SHA256, ETag: res.part.ETag}
