@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -897,6 +898,65 @@ func TestIntegrationMultipartResumes(t *testing.T) {
 		if _, err := s3dst.ListMultipartParts(context.Background(), s3.Upload{Key: "big.bin", UploadID: up.UploadID}); !errors.Is(err, remote.ErrNotExist) {
 			t.Errorf("the upload is still open after completion: %v", err)
 		}
+	})
+
+	// The process died after the store took parts 2 and 3 but before it
+	// recorded them, and the record has a part 4 the store lost: the
+	// resume asks the store, keeps 2 and 3 (their size and SHA-256 match
+	// the source) and sends only part 4.
+	t.Run("a resume sends only the parts the store does not hold", func(t *testing.T) {
+		t.Parallel()
+		const size = 3*itPartSize + 12345 // four parts
+		src := itLocal(t, t.TempDir())
+		big := itRandom(15, size)
+		itPut(t, src, "big.bin", big, itMtime)
+		s3dst := itS3(t, srv, srv.NewBucket(t), "")
+		e, db := itEngine(t)
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		j := itRunCtx(t, ctx, e, &Plan{Name: "p", Source: src, Dest: &itParts{Store: s3dst, cancelAt: 4, cancel: cancel}})
+		itWantStatus(t, j, state.JobCanceled)
+		up, ok, err := db.GetUpload("p", "big.bin")
+		if err != nil || !ok || len(up.Parts) != 3 {
+			t.Fatalf("recorded upload %+v (found %v, err %v), want parts 1 to 3", up, ok, err)
+		}
+		// The record as a kill would have left it: part 1 and the hash
+		// state after it, and a part 4 the store does not hold.
+		h := sha256.New()
+		h.Write(big[:itPartSize])
+		st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tail := big[3*itPartSize:]
+		up.Parts = []state.UploadPart{up.Parts[0], {Number: 4, Size: int64(len(tail)), SHA256: itSHA(tail), ETag: "0123456789abcdef0123456789abcdef"}}
+		up.SourceSHA256State = st
+		if err := db.PutUpload(up); err != nil {
+			t.Fatal(err)
+		}
+
+		second := &itParts{Store: s3dst}
+		j = itRun(t, e, &Plan{Name: "p", Source: src, Dest: second})
+		itWantStatus(t, j, state.JobCompleted)
+		for n := 1; n <= 3; n++ {
+			if _, sent := second.given.Load(n); sent {
+				t.Errorf("the resume sent part %d, which the store held", n)
+			}
+		}
+		if _, sent := second.given.Load(4); !sent || second.parts.Load() != 1 {
+			t.Errorf("the resume sent %d parts, want only part 4", second.parts.Load())
+		}
+		if c := j.Counters; c.BytesResumed != 3*itPartSize || c.BytesSent != int64(len(tail)) || c.BytesTransferred != size {
+			t.Errorf("counters %+v, want %d bytes resumed and %d sent of %d", c, 3*itPartSize, len(tail), size)
+		}
+		if info, err := s3dst.Stat(context.Background(), "big.bin"); err != nil || info.SHA256 != itSHA(big) || info.Size != size {
+			t.Errorf("stored object %+v (err %v), want sha256 %s", info, err, itSHA(big))
+		}
+		if got := itRead(t, s3dst, "big.bin"); !bytes.Equal(got, big) {
+			t.Error("resumed object differs from the source")
+		}
+		itNoUploads(t, db)
 	})
 
 	t.Run("an upload of a since changed file is aborted", func(t *testing.T) {
