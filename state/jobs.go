@@ -84,9 +84,9 @@ type Counters struct {
 	// BytesSent is what went to the destination: the bytes of every
 	// object and part it accepted, summed over all attempts of the job —
 	// a part sent twice counts twice, a part an earlier attempt left there
-	// not at all. A request that failed midway is not counted, nor what
-	// an attempt killed without a chance to record its counters sent after
-	// its last checkpoint.
+	// once. A request that failed midway is not counted, nor what an
+	// attempt killed without a chance to record its counters sent after
+	// its last checkpoint (taken after every part, and every 2 seconds).
 	BytesSent int64 `json:"bytes_sent"`
 }
 

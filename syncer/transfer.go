@@ -268,8 +268,9 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 		return state.FileEntry{}, fmt.Errorf("read upload record: %w", err)
 	}
 	h := sha256.New()
+	// No hash state: part 1 is not recorded yet, the hash starts afresh.
 	if ok && (up.Size != src.Size || !up.ModTime.Equal(src.ModTime) || up.PartSize != partSize ||
-		h.(encoding.BinaryUnmarshaler).UnmarshalBinary(up.SourceSHA256State) != nil) {
+		(len(up.SourceSHA256State) > 0 && h.(encoding.BinaryUnmarshaler).UnmarshalBinary(up.SourceSHA256State) != nil)) {
 		r.log.Info("discarding an upload that can no longer be used", slog.String("path", src.Key))
 		r.abortUpload(ctx, rp, up)
 		ok = false
@@ -383,6 +384,7 @@ func (r *run) heldParts(ctx context.Context, rp remote.ResumablePutter, src remo
 		return nil, destErr{fmt.Errorf("list parts of upload %s: %w", up.UploadID, err)}
 	}
 	held := make(map[int]state.UploadPart, len(listed))
+	unrecorded := false
 	for _, lp := range listed {
 		off := int64(lp.Number-1) * up.PartSize
 		if lp.Number < 1 || off >= src.Size || lp.Size != min(up.PartSize, src.Size-off) {
@@ -403,8 +405,17 @@ func (r *run) heldParts(ctx context.Context, rp remote.ResumablePutter, src remo
 			}
 			if sum == lp.SHA256 {
 				held[lp.Number] = p
+				// Sent by an earlier attempt of this job that died
+				// before it could count it.
+				if r.resume {
+					r.c.bytesSent.Add(p.Size)
+					unrecorded = true
+				}
 			}
 		}
+	}
+	if unrecorded {
+		r.checkpoint()
 	}
 	return held, nil
 }
@@ -736,6 +747,8 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 			firstErr = fmt.Errorf("record upload progress: %w", err)
 			cancel()
 		}
+		// The part is recorded; so is the job's count of bytes sent.
+		r.checkpoint()
 	}
 	if firstErr != nil {
 		if changed {
