@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -254,6 +255,13 @@ func TestValidationProblems(t *testing.T) {
 		{"plan destination is source", "", "[[plans]]\nname = \"p\"\nsource = \"/srv/a\"\ndestination = \"/srv/a/\"", "plans[0].destination", "inside it"},
 		{"plan destination inside source", "", "[[plans]]\nname = \"p\"\nsource = \"/srv\"\ndestination = \"/srv/backup\"", "plans[0].destination", "inside it"},
 		{"plan remote destination inside source", "", "[[plans]]\nname = \"p\"\nsource = \"s3a:data\"\ndestination = \"s3a:data/copy\"", "plans[0].destination", "inside it"},
+		// A source inside its destination, deletes on: the delete pass would
+		// remove the source. Compared by what the locations are, not by names.
+		{"plan source inside destination", "", "[[plans]]\nname = \"p\"\nsource = \"disk:x/sub\"\ndestination = \"disk:x\"\ndelete = true\nmax_delete = \"100%\"", "plans[0].destination", "would delete the source itself"},
+		{"plan local source inside local remote", "", "[[plans]]\nname = \"p\"\nsource = \"/srv/disk/x/sub\"\ndestination = \"disk:x\"\ndelete = true", "plans[0].destination", "would delete the source itself"},
+		{"plan local destination is local remote", "", "[[plans]]\nname = \"p\"\nsource = \"disk:x\"\ndestination = \"/srv/disk/x/\"", "plans[0].destination", "inside it"},
+		{"plan two remotes one bucket", "", "[remotes.b]\ntype = \"s3\"\nendpoint = \"S3.example.com:443\"\nbucket = \"bucket-a\"\nprefix = \"x/\"\n[[plans]]\nname = \"p\"\nsource = \"s3a:x/sub\"\ndestination = \"b:\"\ndelete = true", "plans[0].destination", "would delete the source itself"},
+		{"plan two remotes destination in source", "", "[remotes.b]\ntype = \"s3\"\nendpoint = \"s3.example.com\"\nbucket = \"bucket-a\"\nprefix = \"x/sub\"\n[[plans]]\nname = \"p\"\nsource = \"s3a:x\"\ndestination = \"b:\"", "plans[0].destination", "inside it"},
 		{"plan conflict", "", plan(`conflict = "newest"`), "plans[0].conflict", `(valid: "skip", "update", "overwrite")`},
 		{"plan mode", "", plan(`mode = "walk"`), "plans[0].mode", `(valid: "scan", "files")`},
 		{"plan verify", "", plan(`verify = "some"`), "plans[0].verify", `(valid: "transferred", "all", "none")`},
@@ -720,4 +728,36 @@ func TestExamplesLoad(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A symlink to the source's parent is the source's parent: a plan with
+// deletes from the source into it is refused; without deletes it is not
+// (the copies cannot reach the source, and nothing is deleted).
+func TestOverlapThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "real", "x", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "real", "x"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	plan := fmt.Sprintf("[[plans]]\nname = \"p\"\nsource = %q\ndestination = %q\n", filepath.Join(dir, "real", "x", "sub"), filepath.Join(dir, "link"))
+	_, ps := problemsOf(t, plan+"delete = true\n")
+	p, ok := findProblem(ps, "plans[0].destination")
+	if !ok || !strings.Contains(p.Message, "would delete the source itself") || p.Line < 1 {
+		t.Errorf("deletes into a symlink to the source's parent: problems %v; want one at plans[0].destination with its line", ps)
+	}
+	if _, ps := problemsOf(t, plan); ps != nil {
+		t.Errorf("without deletes the same plan is valid; got %v", ps)
+	}
+	// The other way round is refused with or without deletes.
+	back := fmt.Sprintf("[[plans]]\nname = \"p\"\nsource = %q\ndestination = %q\n", filepath.Join(dir, "link"), filepath.Join(dir, "real", "x", "sub"))
+	if _, ps := problemsOf(t, back); !hasProblem(ps, "plans[0].destination", "inside it") {
+		t.Errorf("destination inside the source through a symlink: problems %v", ps)
+	}
+}
+
+func hasProblem(ps []Problem, key, msg string) bool {
+	p, ok := findProblem(ps, key)
+	return ok && strings.Contains(p.Message, msg)
 }

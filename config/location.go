@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
@@ -135,6 +136,47 @@ func prefixProblem(p string) string {
 		return fmt.Sprintf("prefix %q: %v", p, err)
 	}
 	return ""
+}
+
+// Place resolves where loc's objects are (see remote.Place): a local path,
+// or the directory of a local remote, with its symlinks resolved as they
+// are now; an S3 remote's endpoint, bucket and prefix. The remote must be
+// one of c's.
+func (c *Config) Place(loc Location) (remote.Place, error) {
+	if loc.IsLocal() {
+		return remote.LocalPlace(loc.Path)
+	}
+	r, ok := c.Remotes[loc.Remote]
+	if !ok {
+		return remote.Place{}, fmt.Errorf("%s: no remote named %q", loc, loc.Remote)
+	}
+	switch r.Type {
+	case RemoteLocal:
+		return remote.LocalPlace(filepath.Join(r.Path, filepath.FromSlash(loc.Prefix())))
+	case RemoteS3:
+		return remote.S3Place(r.Endpoint, r.TLS, r.Bucket, normalizePrefix(r.Prefix)+loc.Prefix()), nil
+	}
+	return remote.Place{}, fmt.Errorf("remote %s: unknown type %q", r.Name, r.Type)
+}
+
+// CheckOverlap refuses a plan from src to dst whose two ends overlap (see
+// remote.CheckOverlap), compared by what they are: resolved local paths,
+// S3 endpoint, bucket and prefix. When a local path cannot be resolved
+// (a dangling symlink on the way) it compares the locations as written;
+// the sync engine checks the resolved places again before a job writes.
+func (c *Config) CheckOverlap(src, dst Location, deletes bool) error {
+	sp, serr := c.Place(src)
+	dp, derr := c.Place(dst)
+	if serr == nil && derr == nil {
+		return remote.CheckOverlap(sp, dp, deletes)
+	}
+	switch {
+	case dst.Within(src):
+		return fmt.Errorf("%w: the destination %s is the source %s or lies inside it; choose a destination outside the source", remote.ErrOverlap, dst, src)
+	case deletes && src.Within(dst):
+		return fmt.Errorf("%w: the source %s lies inside the destination %s, so deletes would delete the source itself", remote.ErrOverlap, src, dst)
+	}
+	return nil
 }
 
 // Within reports whether l is outer or lies inside it: the same remote and

@@ -356,9 +356,6 @@ func (v *validator) location(p keyPath, s string) (Location, bool) {
 	return loc, true
 }
 
-// sameTree reports whether dst is src or lies inside it.
-func (v *validator) sameTree(src, dst Location) bool { return dst.Within(src) }
-
 // unique checks an entry's name (p is its "name" key) against the names of
 // the entries before it in the same array.
 func (v *validator) unique(p keyPath, name, what string, seen map[string]int) {
@@ -380,8 +377,10 @@ func (v *validator) plan(p keyPath, pl *Plan, names map[string]int) {
 
 	src, srcOK := v.location(p.key("source"), pl.Source)
 	dst, dstOK := v.location(p.key("destination"), pl.Destination)
-	if srcOK && dstOK && v.sameTree(src, dst) {
-		v.add(p.key("destination"), "%q is the source %q or inside it; choose a destination outside the source", pl.Destination, pl.Source)
+	if srcOK && dstOK {
+		if err := v.cfg.CheckOverlap(src, dst, pl.Delete); err != nil {
+			v.add(p.key("destination"), "%q and the source %q: %v", pl.Destination, pl.Source, err)
+		}
 	}
 
 	v.enum(p.key("conflict"), pl.Conflict, ConflictSkip, ConflictUpdate, ConflictOverwrite)

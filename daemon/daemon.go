@@ -426,6 +426,7 @@ func (d *Daemon) finished(cfg *config.Config, j *state.Job) {
 		return
 	}
 	d.metrics.jobFinished(j)
+	d.jobFoundRemoteDown(cfg, j)
 	var kind string
 	switch j.Status {
 	case state.JobFailed:
@@ -441,6 +442,28 @@ func (d *Daemon) finished(cfg *config.Config, j *state.Job) {
 	}
 	d.alerts.fire(names, Event{Type: kind, Plan: j.Plan, Job: j.ID, Status: j.Status,
 		Message: fmt.Sprintf("job %s of plan %s %s: %s", j.ID, j.Plan, j.Status, j.Error), Counters: &j.Counters})
+}
+
+// jobFoundRemoteDown raises remote_unreachable for a job that failed
+// because its source or destination stopped answering
+// (syncer.MetaUnreachable), when that side is a remote.
+func (d *Daemon) jobFoundRemoteDown(cfg *config.Config, j *state.Job) {
+	cp, ok := cfg.LookupPlan(j.Plan)
+	if !ok || j.Status != state.JobFailed {
+		return
+	}
+	var loc config.Location
+	switch j.Meta[syncer.MetaUnreachable] {
+	case "source":
+		loc = cp.SourceLocation()
+	case "destination":
+		loc = cp.DestinationLocation()
+	}
+	if loc.IsLocal() {
+		return
+	}
+	d.remoteUnreachable(Event{Remote: loc.Remote, Plan: j.Plan, Job: j.ID,
+		Message: fmt.Sprintf("remote %s unreachable during job %s of plan %s: %s", loc.Remote, j.ID, j.Plan, j.Error)})
 }
 
 // Trigger queues a job of the plan and returns its id.

@@ -45,7 +45,7 @@ func (d *Daemon) startProbes(ctx context.Context, cfg *config.Config) {
 
 func (d *Daemon) probeLoop(ctx context.Context, cfg *config.Config, r *config.Remote) {
 	log := d.log.With(slog.String("remote", r.Name))
-	failures, down := 0, d.isRemoteDown(r.Name)
+	failures := 0
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -61,9 +61,7 @@ func (d *Daemon) probeLoop(ctx context.Context, cfg *config.Config, r *config.Re
 		if err == nil {
 			failures = 0
 			d.metrics.remoteUp.WithLabelValues(r.Name).Set(1)
-			if down {
-				down = false
-				d.setRemoteDown(r.Name, false)
+			if d.setRemoteDown(r.Name, false) {
 				log.Info("remote recovered")
 				d.alerts.fire(d.allAlerts(), Event{Type: EventRemoteRecovered, Remote: r.Name,
 					Message: fmt.Sprintf("remote %s answers again", r.Name)})
@@ -72,10 +70,8 @@ func (d *Daemon) probeLoop(ctx context.Context, cfg *config.Config, r *config.Re
 			failures++
 			d.metrics.remoteUp.WithLabelValues(r.Name).Set(0)
 			log.Warn("remote probe failed", slog.Int("consecutive", failures), slog.Any("err", err))
-			if failures >= probeFailures && !down {
-				down = true
-				d.setRemoteDown(r.Name, true)
-				d.alerts.fire(d.allAlerts(), Event{Type: EventRemoteUnreachable, Remote: r.Name,
+			if failures >= probeFailures {
+				d.remoteUnreachable(Event{Remote: r.Name,
 					Message: fmt.Sprintf("remote %s failed %d health probes in a row: %v", r.Name, failures, err)})
 			}
 		}
@@ -101,18 +97,32 @@ func (d *Daemon) allAlerts() []string {
 	return sortedNames(d.config().Alerts)
 }
 
-func (d *Daemon) isRemoteDown(name string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.remoteDown[name]
+// remoteUnreachable marks ev.Remote down and fires remote_unreachable with
+// ev, unless the remote is down already: the health probes and the jobs
+// that found it unreachable raise one alert per outage, and the probes'
+// remote_recovered ends it.
+func (d *Daemon) remoteUnreachable(ev Event) {
+	if !d.setRemoteDown(ev.Remote, true) {
+		return
+	}
+	ev.Type = EventRemoteUnreachable
+	d.metrics.remoteUp.WithLabelValues(ev.Remote).Set(0)
+	d.log.Warn("remote unreachable", slog.String("remote", ev.Remote), slog.String("reason", ev.Message))
+	d.alerts.fire(d.allAlerts(), ev)
 }
 
-func (d *Daemon) setRemoteDown(name string, down bool) {
+// setRemoteDown records whether the remote is down and reports whether
+// that changed.
+func (d *Daemon) setRemoteDown(name string, down bool) (changed bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.remoteDown[name] == down {
+		return false
+	}
 	if down {
 		d.remoteDown[name] = true
 	} else {
 		delete(d.remoteDown, name)
 	}
+	return true
 }

@@ -134,7 +134,7 @@ func (d *Daemon) inboxLoop(ctx context.Context, cfg *config.Config, p *config.Pl
 	var inbox *changelist.Inbox
 	for inbox == nil {
 		var err error
-		if inbox, err = d.openInbox(ctx, cfg, p, log); err != nil {
+		if inbox, err = OpenInbox(ctx, cfg, p, d.db, log); err != nil {
 			log.Error("changelist inbox unavailable; retrying", slog.Any("err", err), slog.Duration("in", retryEvery))
 			if !sleepCtx(ctx, retryEvery) {
 				return
@@ -183,23 +183,12 @@ func (d *Daemon) inboxLoop(ctx context.Context, cfg *config.Config, p *config.Pl
 // runClaim processes one claimed list; false means stop (shutdown).
 func (d *Daemon) runClaim(ctx context.Context, q *planQueue, c *changelist.Claim, log *slog.Logger) bool {
 	bg := context.WithoutCancel(ctx)
-	list, err := c.Parse(ctx)
+	cs, err := ClaimChanges(ctx, c, log)
 	if err != nil {
-		var rej *changelist.RejectError
-		var dup *changelist.DuplicateError
-		if errors.As(err, &rej) || errors.As(err, &dup) {
-			where, rerr := c.Reject(bg, err.Error())
-			log.Warn("changelist rejected", slog.String("list", c.Name()), slog.String("to", where),
-				slog.String("reason", err.Error()), slog.Any("err", rerr))
-			return true
-		}
-		log.Error("read changelist; will retry", slog.String("list", c.Name()), slog.Any("err", err))
-		_ = c.Release(bg)
 		return sleepCtx(ctx, retryEvery)
 	}
-	cs := &syncer.ChangeSet{Origin: c.Origin(), Upserts: list.Upserts, Deletes: list.Deletes}
-	for _, s := range list.Skipped {
-		cs.Skipped = append(cs.Skipped, syncer.SkippedEntry{Path: s.Path, Reason: s.Reason})
+	if cs == nil {
+		return true // rejected
 	}
 	done := make(chan *state.Job, 1)
 	id, err := q.enqueue(request{trigger: TriggerChangelist, changes: cs, done: func(j *state.Job) { done <- j }})
@@ -217,37 +206,75 @@ func (d *Daemon) runClaim(ctx context.Context, q *planQueue, c *changelist.Claim
 		_ = c.Release(bg)
 		return false
 	}
+	if !FinishClaim(bg, c, j, log) {
+		return sleepCtx(ctx, retryEvery)
+	}
+	return true
+}
+
+// ClaimChanges reads a claimed list into the changes of its incremental
+// job. A broken list, or one whose content was processed already, is
+// rejected (filed under rejected/ with the reason) and nil is returned; a
+// list that could not be read is released, to be tried again, and the
+// error returned. The daemon's inbox and `ferry plan run` without a daemon
+// both process lists with ClaimChanges, then FinishClaim.
+func ClaimChanges(ctx context.Context, c *changelist.Claim, log *slog.Logger) (*syncer.ChangeSet, error) {
+	bg := context.WithoutCancel(ctx)
+	list, err := c.Parse(ctx)
+	if err != nil {
+		var rej *changelist.RejectError
+		var dup *changelist.DuplicateError
+		if errors.As(err, &rej) || errors.As(err, &dup) {
+			where, rerr := c.Reject(bg, err.Error())
+			log.Warn("changelist rejected", slog.String("list", c.Name()), slog.String("to", where),
+				slog.String("reason", err.Error()), slog.Any("err", rerr))
+			return nil, nil
+		}
+		log.Error("read changelist; will retry", slog.String("list", c.Name()), slog.Any("err", err))
+		_ = c.Release(bg)
+		return nil, err
+	}
+	cs := &syncer.ChangeSet{Origin: c.Origin(), Upserts: list.Upserts, Deletes: list.Deletes}
+	for _, s := range list.Skipped {
+		cs.Skipped = append(cs.Skipped, syncer.SkippedEntry{Path: s.Path, Reason: s.Reason})
+	}
+	return cs, nil
+}
+
+// FinishClaim files a claimed list by the outcome of its job j (nil when
+// the job could not run): under done/ when it completed or was partial,
+// under rejected/ with the job's error when it failed (dropping the list
+// again retries it), and otherwise — canceled, interrupted, not run — it
+// releases the list to be claimed again later and returns false.
+func FinishClaim(ctx context.Context, c *changelist.Claim, j *state.Job, log *slog.Logger) bool {
 	switch {
 	case j != nil && (j.Status == state.JobCompleted || j.Status == state.JobPartial):
-		where, err := c.Done(bg)
+		where, err := c.Done(ctx)
 		log.Info("changelist done", slog.String("list", c.Name()), slog.String("job", j.ID),
 			slog.String("to", where), slog.Any("err", err))
 		return true
 	case j != nil && j.Status == state.JobFailed:
-		// The list is filed under rejected/ with the job's error; dropping
-		// it again (the ledger forgets a rejected list) retries it.
-		where, err := c.Reject(bg, fmt.Sprintf("job %s failed: %s", j.ID, j.Error))
+		where, err := c.Reject(ctx, fmt.Sprintf("job %s failed: %s", j.ID, j.Error))
 		log.Warn("changelist job failed; list rejected", slog.String("list", c.Name()), slog.String("job", j.ID),
 			slog.String("to", where), slog.Any("err", err))
 		return true
 	default:
-		// Canceled, or interrupted by a shutdown: the list was not handled
-		// and is claimed again later.
 		status := "not run"
 		if j != nil {
 			status = j.Status
 		}
 		log.Warn("changelist job did not finish; the list will be tried again", slog.String("list", c.Name()),
 			slog.String("status", status))
-		_ = c.Release(bg)
-		return sleepCtx(ctx, retryEvery)
+		_ = c.Release(ctx)
+		return false
 	}
 }
 
-// openInbox opens a plan's inbox: a local directory, or DIR on the plan's
-// own source or destination (a local directory when that side is local).
-func (d *Daemon) openInbox(ctx context.Context, cfg *config.Config, p *config.Plan, log *slog.Logger) (*changelist.Inbox, error) {
-	opts := changelist.InboxOptions{Plan: p.Name, DB: d.db, Logger: log}
+// OpenInbox opens plan p's changelist inbox, with db for its ledger: a
+// local directory, or DIR on the plan's own source or destination (a local
+// directory when that side is local).
+func OpenInbox(ctx context.Context, cfg *config.Config, p *config.Plan, db *state.DB, log *slog.Logger) (*changelist.Inbox, error) {
+	opts := changelist.InboxOptions{Plan: p.Name, DB: db, Logger: log}
 	side, dir := p.ChangelistInbox()
 	if side == "" {
 		return changelist.NewLocalInbox(dir, opts)

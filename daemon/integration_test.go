@@ -19,7 +19,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -897,55 +896,21 @@ func testStopMidJob(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-// 7. Alerts: a stopped MinIO destination fires job_failed and, after failed
-// probes, remote_unreachable to a webhook; remote_recovered when it is back;
-// a command alert gets the event JSON.
-func TestDaemonAlertsWhenRemoteStops(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
+// stoppableMinIO is a private MinIO server that the test may stop and
+// start again; the test is skipped with an external endpoint.
+func stoppableMinIO(t *testing.T) *testenv.S3Server {
+	t.Helper()
 	srv := testenv.MinIO(t)
 	if srv.External() {
 		t.Skip("the S3 endpoint is external (FERRY_TEST_S3_ENDPOINT): this test must stop and start it")
 	}
-	bucket := srv.NewBucket(t)
+	return srv
+}
 
-	var mu sync.Mutex
-	var events []Event
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var ev Event
-		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
-			t.Errorf("webhook body: %v", err)
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		mu.Lock()
-		events = append(events, ev)
-		mu.Unlock()
-	}))
-	t.Cleanup(hook.Close)
-	waitEvent := func(typ string) Event {
-		t.Helper()
-		deadline := time.Now().Add(waitLimit)
-		for {
-			mu.Lock()
-			for _, ev := range events {
-				if ev.Type == typ {
-					mu.Unlock()
-					return ev
-				}
-			}
-			mu.Unlock()
-			if time.Now().After(deadline) {
-				t.Fatalf("no %s event reached the webhook", typ)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-
-	src := f.mkdir("src")
-	writeTree(t, src, 8, 2048, 5)
-	alertDir := f.mkdir("alerts")
-	f.writeConfig(fmt.Sprintf(`[remotes.minio]
+// minioRemoteTOML is a remote named minio on the server's bucket, with
+// its credential, and a webhook alert named hook to url.
+func minioRemoteTOML(srv *testenv.S3Server, bucket, url string) string {
+	return fmt.Sprintf(`[remotes.minio]
 type = "s3"
 endpoint = %q
 bucket = %q
@@ -959,14 +924,29 @@ secret_key = %q
 
 [alerts.hook]
 type = "webhook"
-url = "%s/"
+url = %q
 
-[alerts.script]
+`, srv.Endpoint, bucket, srv.Region, srv.AccessKey, srv.SecretKey, url)
+}
+
+// 7. Alerts: a stopped MinIO destination fires job_failed and, after failed
+// probes, remote_unreachable to a webhook; remote_recovered when it is back;
+// a command alert gets the event JSON.
+func TestDaemonAlertsWhenRemoteStops(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := stoppableMinIO(t)
+	bucket := srv.NewBucket(t)
+	hook := newWebhook(t)
+
+	src := f.mkdir("src")
+	writeTree(t, src, 8, 2048, 5)
+	alertDir := f.mkdir("alerts")
+	f.writeConfig(minioRemoteTOML(srv, bucket, hook.URL) + fmt.Sprintf(`[alerts.script]
 type = "command"
 command = ["sh", "-c", "cat > \"$0/$FERRY_EVENT.json\"", %q]
 
-`, srv.Endpoint, bucket, srv.Region, srv.AccessKey, srv.SecretKey, hook.URL, alertDir) +
-		planTOML("offsite", src, "minio:backup/"))
+`, alertDir) + planTOML("offsite", src, "minio:backup/"))
 	p := f.startDaemon("FERRY_TEST_PROBE_EVERY=300ms")
 	c := f.client()
 	ctx := context.Background()
@@ -990,33 +970,27 @@ command = ["sh", "-c", "cat > \"$0/$FERRY_EVENT.json\"", %q]
 	if j := f.waitJob(c, id); j.Status != state.JobFailed {
 		t.Fatalf("job with MinIO down: %s, want failed", j.Status)
 	}
-	ev := waitEvent(EventJobFailed)
+	ev := hook.wait(EventJobFailed)
 	if ev.Plan != "offsite" || ev.Job != id || ev.Status != state.JobFailed || ev.Message == "" {
 		t.Errorf("job_failed event %+v: want plan offsite, job %s", ev, id)
 	}
-	if ev = waitEvent(EventRemoteUnreachable); ev.Remote != "minio" {
+	if ev = hook.wait(EventRemoteUnreachable); ev.Remote != "minio" {
 		t.Errorf("remote_unreachable event %+v: want remote minio", ev)
 	}
-	mu.Lock()
-	for _, e := range events {
-		if e.Type == EventRemoteRecovered {
-			t.Errorf("remote_recovered while MinIO is still down: %+v", e)
-		}
+	for _, e := range hook.of(EventRemoteRecovered) {
+		t.Errorf("remote_recovered while MinIO is still down: %+v", e)
 	}
-	mu.Unlock()
 
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if ev = waitEvent(EventRemoteRecovered); ev.Remote != "minio" {
+	if ev = hook.wait(EventRemoteRecovered); ev.Remote != "minio" {
 		t.Errorf("remote_recovered event %+v: want remote minio", ev)
 	}
-	mu.Lock()
 	var order []string
-	for _, e := range events {
+	for _, e := range hook.of("") {
 		order = append(order, e.Type)
 	}
-	mu.Unlock()
 	if n := strings.Count(strings.Join(order, " "), EventRemoteUnreachable); n != 1 {
 		t.Errorf("events %v: want exactly one remote_unreachable", order)
 	}

@@ -509,6 +509,19 @@ func newWebhook(t *testing.T) *webhookEvents {
 	return w
 }
 
+// of returns the events of type typ received so far, or all with "".
+func (w *webhookEvents) of(typ string) []Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Event
+	for _, ev := range w.events {
+		if typ == "" || ev.Type == typ {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 // wait returns the first event of type typ, waiting for it.
 func (w *webhookEvents) wait(typ string) Event {
 	w.t.Helper()

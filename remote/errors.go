@@ -19,6 +19,12 @@ var (
 	// ErrChecksum: the content the store received does not hash to the
 	// checksum the caller gave.
 	ErrChecksum = errors.New("checksum mismatch")
+	// ErrUnreachable: the store could not be reached: no connection could
+	// be made (refused, no route, unknown host), or the connection broke or
+	// stalled before the store answered. It says nothing of the object: the
+	// same request may succeed once the store is back. Errors wrapping it
+	// are also retryable.
+	ErrUnreachable = errors.New("store unreachable")
 )
 
 // retryable marks an error as worth another attempt.
@@ -37,20 +43,41 @@ func Retryable(err error) error {
 }
 
 // IsRetryable reports whether err is a transient failure that another
-// attempt may overcome: one marked with Retryable, a network timeout, a
-// refused or reset connection. A canceled context is never retryable.
+// attempt may overcome: one marked with Retryable, or a connection-level
+// failure (IsUnreachable). A canceled context is never retryable.
 func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if canceledOrNil(err) {
 		return false
 	}
 	var r retryable
-	if errors.As(err, &r) {
+	return errors.As(err, &r) || IsUnreachable(err)
+}
+
+// IsUnreachable reports whether err is a connection-level failure, which
+// says the store is not reachable rather than anything about the object:
+// one wrapping ErrUnreachable (stores translate their client's errors to
+// it), or, for errors no store translated, a network timeout, an unknown
+// host, a refused, reset or broken connection. An answer of the store (not
+// found, permission, checksum, throttling) is not; nor is a canceled
+// context.
+func IsUnreachable(err error) bool {
+	if canceledOrNil(err) {
+		return false
+	}
+	if errors.Is(err, ErrUnreachable) {
 		return true
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return true
 	}
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE)
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.EHOSTUNREACH) ||
+		errors.Is(err, syscall.ENETUNREACH)
+}
+
+func canceledOrNil(err error) bool {
+	return err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

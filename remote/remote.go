@@ -107,6 +107,16 @@ type StatLister interface {
 	ListStat(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
 }
 
+// NameChecker is a Store that cannot hold some keys that pass ValidateKey
+// (a local store reserves the names of its temporary files). CheckName
+// returns an error wrapping ErrInvalidKey (a *KeyError, with the reason)
+// for exactly the keys Put refuses for their name, and nil for the others.
+// The sync engine skips such a file, with the reason, instead of failing
+// it.
+type NameChecker interface {
+	CheckName(key string) error
+}
+
 // Copier is a Store that can copy an object server-side, without the data
 // passing through Ferry.
 type Copier interface {

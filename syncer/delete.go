@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/ferrysync/ferry/remote"
 	"github.com/ferrysync/ferry/state"
@@ -103,12 +104,18 @@ func (r *run) sourceEmpty(ctx context.Context) (bool, error) {
 
 // scanVictims merges a listing of the destination against one of the source
 // (both in key order) and returns the destination keys the source lacks.
-// Keys the filter excludes and keys that break the rules are never deleted.
+// Keys the filter excludes and keys that break the rules are never deleted,
+// nor are keys the source listed but could not read: an entry it skipped
+// (an unreadable directory, an archived object, a symlink it does not
+// follow, a name that breaks the rules) counts as present, with everything
+// under it. Those are recorded as skipped, and the job's summary says how
+// many were kept.
 func (r *run) scanVictims(ctx context.Context) ([]string, int64, error) {
-	src := startCursor(ctx, r.p.Source)
+	src := startPresenceCursor(ctx, r.p.Source)
 	defer src.stop()
 	var victims []string
 	var total int64
+	kept := withheld{}
 	err := r.p.Dest.List(ctx, "", func(d remote.ObjectInfo) error {
 		if d.SkipReason != "" || remote.ValidateKey(d.Key) != nil {
 			return nil
@@ -120,11 +127,14 @@ func (r *run) scanVictims(ctx context.Context) ([]string, int64, error) {
 		if !r.p.Filter.Match(d.Key) {
 			return nil
 		}
-		_, found, err := src.seek(d.Key)
-		if err != nil {
+		skipped, found, err := src.present(d.Key)
+		switch {
+		case err != nil:
 			return fmt.Errorf("list source: %w", err)
-		}
-		if !found {
+		case skipped != nil:
+			kept.add(skipped)
+			r.skip(d.Key, d.Size, fmt.Sprintf("not deleted: the source has %s but could not read it (%s)", skipped.Key, skipped.SkipReason))
+		case !found:
 			victims = append(victims, d.Key)
 		}
 		return nil
@@ -135,7 +145,50 @@ func (r *run) scanVictims(ctx context.Context) ([]string, int64, error) {
 		}
 		return nil, 0, failJob("delete refused: %v; nothing was deleted", err)
 	}
-	return victims, total, nil
+	if kept.files > 0 {
+		r.job.Meta[metaDeletesKept] = kept.String()
+		r.log.Warn("deletes withheld under source entries that could not be read",
+			slog.Int64("files", kept.files), slog.Int("entries", kept.entries))
+	}
+	return victims, total, r.flushPending()
+}
+
+// withheld counts the destination files a delete pass kept because the
+// source listed them, or a directory above them, without being able to
+// read it.
+type withheld struct {
+	files   int64
+	entries int
+	last    string   // the skipped entry of the latest kept file
+	names   []string // the first few skipped entries, for the summary
+}
+
+func (w *withheld) add(skipped *remote.ObjectInfo) {
+	w.files++
+	if skipped.Key == w.last {
+		return
+	}
+	w.last = skipped.Key
+	w.entries++
+	if len(w.names) < 3 {
+		w.names = append(w.names, skipped.Key+" ("+skipped.SkipReason+")")
+	}
+}
+
+func (w *withheld) String() string {
+	files, entries := "files", "entries"
+	if w.files == 1 {
+		files = "file"
+	}
+	if w.entries == 1 {
+		entries = "entry"
+	}
+	s := fmt.Sprintf("%d destination %s not deleted: the source lists %d %s it could not read: %s",
+		w.files, files, w.entries, entries, strings.Join(w.names, ", "))
+	if w.entries > len(w.names) {
+		s += ", …"
+	}
+	return s + "; the skipped list names each file"
 }
 
 // changeSetVictims checks each path a change set deletes: it must be gone

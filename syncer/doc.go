@@ -12,6 +12,12 @@
 // tasks in flight; the next run of the plan resumes the job and skips every
 // file the index already records.
 //
+// A job's breaker stops it when its source or destination stops answering:
+// after Engine.UnreachableAfter (60 s) of connection-level failures only, no
+// file is started any more, transfers in flight are canceled, deletes do not
+// run, and the job ends failed naming the side. Files not reached are in no
+// list; the next run copies them.
+//
 // The engine knows nothing of the config file, the daemon or the CLI: the
 // caller builds a Plan with opened stores.
 package syncer

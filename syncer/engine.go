@@ -24,6 +24,13 @@ type Engine struct {
 	Attempts int
 	Backoff  time.Duration
 
+	// UnreachableAfter is how long the source or the destination may fail
+	// only at the connection level (remote.IsUnreachable: refused, timed
+	// out, unknown host), with no success in between, before a job stops
+	// starting files and ends failed (default 60s). Per-file errors
+	// (permission, checksum, not found) do not count.
+	UnreachableAfter time.Duration
+
 	// PartSlots bounds how many parts of resumable uploads are in flight
 	// across the engine, each holding one part in memory (default 8).
 	PartSlots int
@@ -93,11 +100,18 @@ const (
 	metaSource = "source"
 	metaDest   = "destination"
 	metaDryRun = "dry_run"
+	// MetaUnreachable is set on a job that failed because its source or
+	// destination stopped answering: "source" or "destination".
+	MetaUnreachable = "unreachable"
+	// metaDeletesKept says how many destination files the delete pass kept
+	// because the source could not read them (see scanVictims).
+	metaDeletesKept = "deletes_kept"
 )
 
 // Run runs one job of the plan to its end and returns the job record. A job
-// that fails (the source cannot be listed, a delete guard refuses) is
-// returned with status failed and a nil error; the error is for problems
+// that fails (the source cannot be listed, a delete guard refuses, the source
+// or destination is unreachable for UnreachableAfter) is returned with
+// status failed and a nil error; the error is for problems
 // recording the job at all. A job of the plan interrupted earlier (still
 // "running" in the state database) is resumed when this run is a full one:
 // files it already copied are not sent again.

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/ferrysync/ferry/remote"
 )
@@ -87,10 +88,32 @@ type listCursor struct {
 	err    error
 	head   *remote.ObjectInfo
 	eof    bool
+
+	// For a presence cursor: the entries listed but skipped (unreadable
+	// directories, archived objects, symlinks not followed…) that may still
+	// cover keys at or after the current one.
+	presence bool
+	covers   []remote.ObjectInfo
 }
 
 func startCursor(ctx context.Context, s remote.Store) *listCursor {
 	return startCursorFunc(ctx, s.List)
+}
+
+// startPresenceCursor is a cursor over what the store has, readable or
+// not, for deciding what it lacks: an entry the listing skipped counts as
+// present, and one that may be a directory (its key ends in "/", or it is
+// not a regular file) as present with everything under it (see present).
+// The store is walked with ListStat where it has it: presence needs no
+// checksums.
+func startPresenceCursor(ctx context.Context, s remote.Store) *listCursor {
+	list := s.List
+	if sl, ok := s.(remote.StatLister); ok {
+		list = sl.ListStat
+	}
+	c := startCursorFunc(ctx, list)
+	c.presence = true
+	return c
 }
 
 // startCursorFunc is startCursor over a listing function (List or
@@ -102,9 +125,8 @@ func startCursorFunc(ctx context.Context, list func(context.Context, string, fun
 		defer close(c.done)
 		defer close(c.ch)
 		c.err = list(ctx, "", func(info remote.ObjectInfo) error {
-			if info.SkipReason != "" {
-				return nil
-			}
+			// Skipped entries too: seek keeps them as covers for a
+			// presence cursor and drops them for the others.
 			select {
 			case c.ch <- info:
 				return nil
@@ -132,6 +154,12 @@ func (c *listCursor) seek(key string) (remote.ObjectInfo, bool, error) {
 				<-c.done
 				continue
 			}
+			if info.SkipReason != "" {
+				if c.presence {
+					c.covers = append(c.covers, info)
+				}
+				continue
+			}
 			c.head = &info
 		}
 		switch {
@@ -142,6 +170,34 @@ func (c *listCursor) seek(key string) (remote.ObjectInfo, bool, error) {
 		}
 		c.head = nil
 	}
+}
+
+// present reports whether the store has key, for a presence cursor: listed
+// (skipped is nil), or covered by an entry the listing skipped — the entry
+// itself, or a directory (or what may be one) above key — which it returns.
+// Keys passed to successive calls must not decrease.
+func (c *listCursor) present(key string) (skipped *remote.ObjectInfo, found bool, err error) {
+	if _, found, err := c.seek(key); found || err != nil {
+		return nil, found, err
+	}
+	kept := c.covers[:0]
+	for _, cv := range c.covers {
+		base := strings.TrimSuffix(cv.Key, "/")
+		dir := base + "/"
+		switch {
+		case key == base || strings.HasPrefix(key, dir):
+			if skipped == nil {
+				skipped = &cv
+			}
+			kept = append(kept, cv)
+		case key < dir:
+			kept = append(kept, cv) // a later key may still fall under it
+		}
+		// else: no key from this one on can fall under cv
+	}
+	clear(c.covers[len(kept):])
+	c.covers = kept
+	return skipped, skipped != nil, nil
 }
 
 func (c *listCursor) stop() {

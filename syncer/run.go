@@ -52,6 +52,7 @@ type run struct {
 	pendIndex   map[string]state.FileEntry
 
 	look *destLookup
+	brk  *breaker // set by execute
 
 	fatal   error // the job-level failure, if any
 	drained bool  // stopped by RunOptions.Drain
@@ -85,12 +86,23 @@ func (r *run) execute(ctx context.Context) {
 	r.look = newDestLookup(r.p.Dest, scan, r.wantDestCheck())
 	defer r.look.close()
 
+	// The workers' context ends when the breaker trips: transfers in
+	// flight stop, and the files still queued are released unstarted.
+	wctx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	r.brk = newBreaker(r.e.UnreachableAfter, r.p, stopWorkers)
+
+	if err := r.checkOverlap(); err != nil {
+		r.fatal = err
+		return
+	}
+
 	workCh := make(chan *work, 2*r.p.Workers)
 	var wg sync.WaitGroup
 	for range r.p.Workers {
 		wg.Go(func() {
 			for w := range workCh {
-				r.process(ctx, w)
+				r.process(wctx, w)
 			}
 		})
 	}
@@ -102,7 +114,12 @@ func (r *run) execute(ctx context.Context) {
 	r.phase.Store("copying")
 	close(workCh)
 	wg.Wait()
-	if errors.Is(err, errDrained) {
+	if down, cause := r.brk.state(); cause != nil {
+		// Whatever the enumeration returned, the breaker is why; deletes
+		// do not run.
+		r.log.Error("job stopped: remote unreachable", slog.String("side", down.String()), slog.Any("err", cause))
+		err = cause
+	} else if errors.Is(err, errDrained) {
 		r.drained = true
 		err = nil
 	}
@@ -119,6 +136,30 @@ func (r *run) execute(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		r.fatal = err
 	}
+}
+
+// checkOverlap refuses the job, before it writes anything, when its source
+// and destination overlap as they are now (symlinks resolved): see
+// remote.CheckOverlap. A configuration is checked when it is loaded; this
+// catches what changed since, and plans built without one.
+func (r *run) checkOverlap() error {
+	sp, sok := r.p.Source.(remote.Placer)
+	dp, dok := r.p.Dest.(remote.Placer)
+	if !sok || !dok {
+		return nil // a store of a test's; every store of Ferry's says where it is
+	}
+	src, err := sp.Place()
+	if err != nil {
+		return failJob("refused: cannot resolve where the source %s is: %v; nothing was written", r.p.SourceDesc, err)
+	}
+	dst, err := dp.Place()
+	if err != nil {
+		return failJob("refused: cannot resolve where the destination %s is: %v; nothing was written", r.p.DestDesc, err)
+	}
+	if err := remote.CheckOverlap(src, dst, r.p.Delete); err != nil {
+		return failJob("refused: %v; nothing was written", err)
+	}
+	return nil
 }
 
 // enumerate finds the candidates and feeds them, decided, to the slicer.
@@ -188,7 +229,7 @@ func (r *run) enumerateScan(ctx context.Context, sl *slicer) error {
 	if lerr := <-listed; err == nil {
 		err = lerr // after a consider error the lister only reports its cancel
 	}
-	if err != nil && ctx.Err() == nil && !errors.Is(err, errDrained) {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, errDrained) && !isJobFailure(err) {
 		return failJob("list source %s: %v", r.p.SourceDesc, err)
 	}
 	return err
@@ -272,6 +313,16 @@ func (r *run) consider(ctx context.Context, sl *slicer, info remote.ObjectInfo) 
 		return nil
 	}
 	r.c.filesTotal.Add(1)
+	if nc, ok := r.p.Dest.(remote.NameChecker); ok {
+		if err := nc.CheckName(info.Key); err != nil {
+			why := err.Error()
+			if ke := (*remote.KeyError)(nil); errors.As(err, &ke) {
+				why = ke.Reason
+			}
+			r.skip(info.Key, info.Size, "the destination cannot store this name: "+why)
+			return nil
+		}
+	}
 	r.c.bytesTotal.Add(info.Size)
 	return r.decide(ctx, sl, info)
 }
@@ -477,6 +528,12 @@ func (r *run) finish(ctx context.Context) error {
 	case r.fatal != nil:
 		j.Status = state.JobFailed
 		j.Error = r.fatal.Error()
+		if down, cause := r.brk.state(); cause != nil {
+			if j.Meta == nil {
+				j.Meta = map[string]string{}
+			}
+			j.Meta[MetaUnreachable] = down.String()
+		}
 	case ctx.Err() != nil:
 		j.Status = state.JobCanceled
 		j.Error = "canceled"

@@ -80,6 +80,8 @@ func (s *slicer) add(ctx context.Context, w *work) error {
 	select {
 	case <-s.r.opt.Drain:
 		return errDrained
+	case <-s.r.brk.tripped:
+		return s.r.brk.failure()
 	default:
 	}
 	p := s.r.p
@@ -107,6 +109,9 @@ func (s *slicer) add(ctx context.Context, w *work) error {
 	case <-s.r.opt.Drain:
 		t.refs.Add(-1)
 		return errDrained
+	case <-s.r.brk.tripped:
+		t.refs.Add(-1)
+		return s.r.brk.failure()
 	}
 }
 

@@ -58,6 +58,7 @@ func (r *run) process(ctx context.Context, w *work) {
 		} else {
 			entry, err = r.transfer(ctx, w.info, &resumed)
 		}
+		r.brk.attempt(err)
 		if err == nil || ctx.Err() != nil || attempt >= attempts || !retryable(err) {
 			break
 		}

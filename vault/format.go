@@ -104,6 +104,9 @@ var (
 	ErrBusy = errors.New("vault busy")
 	// ErrOutside: a restore path would leave the target directory.
 	ErrOutside = errors.New("path outside the restore target")
+	// ErrNotRestored: a restore finished, but some entries could not be
+	// restored (RestoreStats.Failed lists them).
+	ErrNotRestored = errors.New("not restored")
 )
 
 // ChunkerInfo records how a vault's writers cut files into chunks.

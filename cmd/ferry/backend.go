@@ -19,7 +19,8 @@ type jobSource interface {
 }
 
 // openJobSource prefers a running daemon; without one it opens the state
-// database in-process.
+// database in-process, or, when there is no state directory, answers that
+// there are no jobs.
 func (g *globalOptions) openJobSource(ctx context.Context) (jobSource, error) {
 	cfg, err := g.loadConfig(true)
 	if err != nil {
@@ -28,7 +29,10 @@ func (g *globalOptions) openJobSource(ctx context.Context) (jobSource, error) {
 	if c, err := daemon.Dial(ctx, cfg.Socket); err == nil {
 		return clientSource{c}, nil
 	}
-	s, err := g.openSession(true)
+	if ok, err := stateExists(cfg); err != nil || !ok {
+		return noJobs{}, err
+	}
+	s, err := g.openSession(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -56,16 +60,28 @@ func (d dbSource) jobs(_ context.Context, f state.JobFilter) ([]*state.Job, erro
 func (d dbSource) job(_ context.Context, id string) (*state.Job, error) {
 	j, err := d.s.db.GetJob(id)
 	if errors.Is(err, state.ErrNotFound) {
-		return nil, usageErrorf("no job %q; see ferry job list", id)
+		return nil, noJob(id)
 	}
 	return j, err
 }
+
+func noJob(id string) error { return usageErrorf("no job %q; see ferry job list", id) }
 
 func (d dbSource) files(_ context.Context, id string, kind state.ListKind, fn func(state.FileRecord) error) error {
 	return d.s.db.IterateFileRecords(id, kind, fn)
 }
 
 func (d dbSource) close() { d.s.close() }
+
+// noJobs is the job source of a state directory that does not exist.
+type noJobs struct{}
+
+func (noJobs) jobs(context.Context, state.JobFilter) ([]*state.Job, error) { return nil, nil }
+func (noJobs) job(_ context.Context, id string) (*state.Job, error)        { return nil, noJob(id) }
+func (noJobs) files(_ context.Context, id string, _ state.ListKind, _ func(state.FileRecord) error) error {
+	return noJob(id)
+}
+func (noJobs) close() {}
 
 type clientSource struct{ c *daemon.Client }
 

@@ -82,8 +82,8 @@ func printBackupTable(w io.Writer, bs []backupJSON, withVault bool) error {
 // vault. When it is in several, the original (not a replica) wins if there
 // is exactly one; otherwise the user must choose with --vault.
 func (s *vaultSession) findBackup(ctx context.Context, id, vaultName string) (*vault.Vault, *vault.Manifest, error) {
-	if !vault.ValidID(id) {
-		return nil, nil, usageErrorf("%q is not a backup ID (they look like 20250102T030405Z-1a2b3c4d); see ferry backup list", id)
+	if err := checkBackupID(id); err != nil {
+		return nil, nil, err
 	}
 	if vaultName != "" {
 		v, err := s.openVault(ctx, vaultName)
@@ -143,6 +143,14 @@ func (s *vaultSession) findBackup(ctx context.Context, id, vaultName string) (*v
 	return nil, nil, usageErrorf("backup %s is in vaults %s; choose one with --vault", id, strings.Join(names, ", "))
 }
 
+// checkBackupID refuses what is not a backup ID.
+func checkBackupID(id string) error {
+	if !vault.ValidID(id) {
+		return usageErrorf("%q is not a backup ID (they look like 20250102T030405Z-1a2b3c4d); see ferry backup list", id)
+	}
+	return nil
+}
+
 // checkBackupArgs wants exactly n arguments, the first a backup ID.
 func checkBackupArgs(use string, n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
@@ -200,7 +208,7 @@ func runBackupCreate(ctx context.Context, g *globalOptions, o *backupCreateOptio
 	} else if !fi.IsDir() {
 		return usageErrorf("SOURCE %s is not a directory", source)
 	}
-	s, err := g.openVaultSession()
+	s, err := g.openVaultSession(o.vault)
 	if err != nil {
 		return err
 	}
@@ -236,17 +244,17 @@ func runBackupCreate(ctx context.Context, g *globalOptions, o *backupCreateOptio
 		return printJSON(g.stdout, backupsJSON(v.Name(), []*vault.Manifest{m})[0])
 	}
 	st := m.Stats
-	fmt.Fprintf(g.stdout, "Backup %s of %s created in vault %s in %s.\n", m.ID, m.Source, v.Name(), durationStr(m.Finished.Sub(m.Started)))
-	fmt.Fprintf(g.stdout, "  %s (%s unchanged), %s, %s, %s\n",
+	fmt.Fprintf(g.text(), "Backup %s of %s created in vault %s in %s.\n", m.ID, m.Source, v.Name(), durationStr(m.Finished.Sub(m.Started)))
+	fmt.Fprintf(g.text(), "  %s (%s unchanged), %s, %s, %s\n",
 		nounStr(st.Files, "file", "files"), countStr(st.Unchanged), nounStr(st.Dirs, "directory", "directories"),
 		nounStr(st.Symlinks, "symlink", "symlinks"), bytesStr(st.LogicalBytes))
-	fmt.Fprintf(g.stdout, "  uploaded %s in %s (backup references %s, %s)\n",
+	fmt.Fprintf(g.text(), "  uploaded %s in %s (backup references %s, %s)\n",
 		bytesStr(st.NewBytes), nounStr(st.NewChunks, "new chunk", "new chunks"), nounStr(st.Chunks, "chunk", "chunks"), bytesStr(st.StoredBytes))
 	if len(skipped) > 0 {
-		fmt.Fprintf(g.stdout, "  %d entries not backed up:\n", len(skipped))
+		fmt.Fprintf(g.text(), "  %d entries not backed up:\n", len(skipped))
 		slices.Sort(skipped)
 		for _, line := range skipped {
-			fmt.Fprintf(g.stdout, "    %s\n", line)
+			fmt.Fprintf(g.text(), "    %s\n", line)
 		}
 	}
 	return nil
@@ -260,7 +268,7 @@ func newBackupListCommand(g *globalOptions) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := g.openVaultSession()
+			s, err := g.openVaultSession(vaultName)
 			if err != nil {
 				return err
 			}
@@ -287,13 +295,13 @@ func newBackupListCommand(g *globalOptions) *cobra.Command {
 					return err
 				case errors.Is(err, vault.ErrNotVault):
 					// Not initialized yet: it has no backups; say so.
-					fmt.Fprintf(g.stderr, "ferry: %v\n", err)
+					fmt.Fprintf(g.textErr(), "ferry: %v\n", err)
 				default:
 					failed = append(failed, err)
 				}
 			}
 			for _, err := range failed {
-				fmt.Fprintf(g.stderr, "ferry: %v\n", err)
+				fmt.Fprintf(g.textErr(), "ferry: %v\n", err)
 			}
 			var perr error
 			switch {
@@ -303,9 +311,9 @@ func newBackupListCommand(g *globalOptions) *cobra.Command {
 				}
 				perr = printJSON(g.stdout, all)
 			case len(all) > 0:
-				perr = printBackupTable(g.stdout, all, true)
+				perr = printBackupTable(g.text(), all, true)
 			case len(failed) == 0:
-				fmt.Fprintln(g.stdout, "No backups.")
+				fmt.Fprintln(g.text(), "No backups.")
 			}
 			if perr == nil && len(failed) > 0 {
 				// Printed above; the exit code says the list is incomplete.
@@ -341,7 +349,7 @@ func newBackupShowCommand(g *globalOptions) *cobra.Command {
 				return printJSON(g.stdout, b)
 			}
 			st := m.Stats
-			tw := newTable(g.stdout)
+			tw := newTable(g.text())
 			fmt.Fprintf(tw, "Backup\t%s\n", m.ID)
 			if m.Name != "" {
 				fmt.Fprintf(tw, "Name\t%s\n", m.Name)
@@ -369,13 +377,13 @@ func newBackupShowCommand(g *globalOptions) *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintln(g.stdout)
+			fmt.Fprintln(g.text())
 			if len(history) == 0 {
-				fmt.Fprintln(g.stdout, "Replication history: none.")
+				fmt.Fprintln(g.text(), "Replication history: none.")
 				return nil
 			}
-			fmt.Fprintln(g.stdout, "Replication history:")
-			return printReplicationTable(g.stdout, history)
+			fmt.Fprintln(g.text(), "Replication history:")
+			return printReplicationTable(g.text(), history)
 		},
 	}
 	cmd.Flags().StringVar(&vaultName, "vault", "", "the vault holding the backup (when it is in several)")
@@ -414,8 +422,17 @@ func newBackupRestoreCommand(g *globalOptions) *cobra.Command {
 		Use:   "restore ID TARGET",
 		Short: "Restore a backup (or --path of it) into a local directory",
 		Long: `Restore files, directories and symlinks with their modes and mtimes (and
-owners when run as root) into TARGET, which is created if missing. Files at
-the same paths are replaced; nothing is ever written outside TARGET.`,
+owners when run as root) into TARGET, which is created if missing. Files and
+symlinks at the same paths are replaced, each only once its new content is
+whole and verified: it is written under a temporary name
+(.ferry-restore-PID-RANDOM.tmp) in its directory and renamed over the old one.
+Nothing is ever written outside TARGET.
+
+A file that cannot be restored (a damaged chunk, a directory in its way)
+leaves what was at its path untouched and does not stop the others. The
+summary lists every entry not restored and why, and the command exits 4.
+A restore that is killed leaves at most the temporary files of the files it
+was writing; the next restore into the same directories removes them.`,
 		Example: `  ferry backup restore 20250102T030405Z-1a2b3c4d /tmp/restore
   ferry backup restore 20250102T030405Z-1a2b3c4d /tmp/restore --path home/alice/docs`,
 		Args: checkBackupArgs("restore ID TARGET", 2),
@@ -435,15 +452,31 @@ the same paths are replaced; nothing is ever written outside TARGET.`,
 					bar.set(fmt.Sprintf("restore: %d/%d files", p.FilesDone, p.FilesTotal), p.BytesDone, p.BytesTotal)
 				}})
 			bar.finish()
-			if err != nil {
+			if err != nil && !errors.Is(err, vault.ErrNotRestored) {
 				return err
 			}
 			if g.json {
-				return printJSON(g.stdout, st)
+				if st.Failed == nil {
+					st.Failed = []vault.RestoreFailure{}
+				}
+				if perr := printJSON(g.stdout, st); perr != nil {
+					return perr
+				}
+			} else {
+				fmt.Fprintf(g.text(), "Restored backup %s from vault %s to %s: %s (%s), %s, %s.\n",
+					m.ID, v.Name(), args[1], nounStr(st.Files, "file", "files"), bytesStr(st.Bytes),
+					nounStr(st.Dirs, "directory", "directories"), nounStr(st.Symlinks, "symlink", "symlinks"))
+				if len(st.Failed) > 0 {
+					fmt.Fprintf(g.text(), "  %s not restored (what was at their paths is left as it was):\n",
+						nounStr(int64(len(st.Failed)), "entry", "entries"))
+					for _, f := range st.Failed {
+						fmt.Fprintf(g.text(), "    %s: %v\n", remote.PrintableKey(f.Path), f.Err)
+					}
+				}
 			}
-			fmt.Fprintf(g.stdout, "Restored backup %s from vault %s to %s: %s (%s), %s, %s.\n",
-				m.ID, v.Name(), args[1], nounStr(st.Files, "file", "files"), bytesStr(st.Bytes),
-				nounStr(st.Dirs, "directory", "directories"), nounStr(st.Symlinks, "symlink", "symlinks"))
+			if err != nil {
+				return &exitError{code: exitPartial, err: fmt.Errorf("backup %s: %d of its entries were not restored", m.ID, len(st.Failed)), silent: !g.json}
+			}
 			return nil
 		},
 	}
@@ -490,14 +523,14 @@ longer replicates. Exits 1 when anything is wrong.`,
 					what = "structure and data"
 				}
 				if rep.OK() {
-					fmt.Fprintf(g.stdout, "Backup %s in vault %s: %s OK (%s chunks, %s).\n", m.ID, v.Name(), what, countStr(rep.Chunks), bytesStr(rep.Bytes))
+					fmt.Fprintf(g.text(), "Backup %s in vault %s: %s OK (%s chunks, %s).\n", m.ID, v.Name(), what, countStr(rep.Chunks), bytesStr(rep.Bytes))
 				} else {
-					fmt.Fprintf(g.stdout, "Backup %s in vault %s is damaged: %d problems.\n", m.ID, v.Name(), len(rep.Problems))
+					fmt.Fprintf(g.text(), "Backup %s in vault %s is damaged: %d problems.\n", m.ID, v.Name(), len(rep.Problems))
 					for _, p := range rep.Problems {
-						fmt.Fprintf(g.stdout, "  %s\n", p)
+						fmt.Fprintf(g.text(), "  %s\n", p)
 					}
 					if rep.Marked {
-						fmt.Fprintln(g.stdout, "Its status is now error.")
+						fmt.Fprintln(g.text(), "Its status is now error.")
 					}
 				}
 			}
@@ -529,7 +562,7 @@ func newBackupDeleteCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if !g.json {
-				fmt.Fprintf(g.stdout, "Deleted backup %s from vault %s; run ferry vault prune %s to free its data.\n", m.ID, v.Name(), v.Name())
+				fmt.Fprintf(g.text(), "Deleted backup %s from vault %s; run ferry vault prune %s to free its data.\n", m.ID, v.Name(), v.Name())
 				return nil
 			}
 			return printJSON(g.stdout, map[string]string{"deleted": m.ID, "vault": v.Name()})
@@ -561,7 +594,10 @@ from; replicating what the destination already has is a skip.`,
 			if workers < 1 {
 				return usageErrorf("--workers %d: must be at least 1", workers)
 			}
-			s, err := g.openVaultSession()
+			if err := checkBackupID(args[0]); err != nil {
+				return err
+			}
+			s, err := g.openVaultSession(vaultName, to)
 			if err != nil {
 				return err
 			}
@@ -602,9 +638,9 @@ from; replicating what the destination already has is a skip.`,
 			}
 			switch rec.Status {
 			case vault.ReplSkip:
-				fmt.Fprintf(g.stdout, "Skipped: vault %s already has backup %s (record %s).\n", dst.Name(), m.ID, rec.ID)
+				fmt.Fprintf(g.text(), "Skipped: vault %s already has backup %s (record %s).\n", dst.Name(), m.ID, rec.ID)
 			default:
-				fmt.Fprintf(g.stdout, "Replicated backup %s from vault %s (%s) to vault %s (%s) in %s: %s chunks, %s copied (record %s).\n",
+				fmt.Fprintf(g.text(), "Replicated backup %s from vault %s (%s) to vault %s (%s) in %s: %s chunks, %s copied (record %s).\n",
 					m.ID, src.Name(), src.Account(), dst.Name(), dst.Account(), durationStr(rec.Ended.Sub(rec.Started)),
 					countStr(rec.Chunks), bytesStr(rec.Bytes), rec.ID)
 			}
@@ -621,7 +657,10 @@ from; replicating what the destination already has is a skip.`,
 // openBackup opens a vault session and finds backup id in it (in vaultName,
 // or in whichever vault holds it); the caller closes the session.
 func (g *globalOptions) openBackup(ctx context.Context, id, vaultName string) (*vaultSession, *vault.Vault, *vault.Manifest, error) {
-	s, err := g.openVaultSession()
+	if err := checkBackupID(id); err != nil {
+		return nil, nil, nil, err
+	}
+	s, err := g.openVaultSession(vaultName)
 	if err != nil {
 		return nil, nil, nil, err
 	}

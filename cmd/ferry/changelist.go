@@ -119,7 +119,7 @@ func runChangelistValidate(g *globalOptions, file string, o changelistValidateOp
 	if g.json {
 		err = printJSON(g.stdout, rep)
 	} else {
-		err = writeChangelistReport(g.stdout, rep)
+		err = writeChangelistReport(g.text(), rep)
 	}
 	if err != nil {
 		return err

@@ -77,7 +77,7 @@ func runConfigCheck(g *globalOptions, path string, now time.Time) error {
 	if g.json {
 		return writeCheckJSON(g.stdout, cfg)
 	}
-	return writeCheckSummary(g.stdout, cfg, now)
+	return writeCheckSummary(g.text(), cfg, now)
 }
 
 func writeCheckJSON(w io.Writer, v any) error {

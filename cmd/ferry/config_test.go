@@ -20,9 +20,7 @@ func runFerry(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	root := newRootCommand(g)
 	root.SetArgs(args)
 	err := root.Execute()
-	if err != nil && !isSilent(err) {
-		errOut.WriteString("ferry: " + err.Error() + "\n")
-	}
+	reportError(&errOut, err)
 	return out.String(), errOut.String(), exitCode(err)
 }
 

@@ -57,7 +57,7 @@ func runDaemon(ctx context.Context, g *globalOptions) error {
 		return err
 	}
 	if isTerminal(g.stderr) {
-		fmt.Fprintf(g.stderr, `Ferry daemon starting with %s (%d plans). Ctrl-C stops it.
+		fmt.Fprintf(g.textErr(), `Ferry daemon starting with %s (%d plans). Ctrl-C stops it.
 In another terminal, try:
   ferry --config %s status
   ferry --config %s plan list
@@ -90,10 +90,7 @@ func firstPlan(plans []*config.Plan) string {
 // daemonLogger logs text to w. Under systemd (JOURNAL_STREAM set) it drops
 // the timestamp, which journald adds itself.
 func daemonLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
+	l, _ := parseLogLevel(level) // checked: --log-level by the root command, log_level by config
 	opts := &slog.HandlerOptions{Level: l}
 	if os.Getenv("JOURNAL_STREAM") != "" {
 		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
@@ -121,7 +118,7 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 				if !ok {
 					return err
 				}
-				fmt.Fprintf(g.stderr, "warning: %v\n(asking the daemon on %s, the socket the file names; it runs with the configuration it loaded last)\n\n", err, sock)
+				fmt.Fprintf(g.textErr(), "warning: %v\n(asking the daemon on %s, the socket the file names; it runs with the configuration it loaded last)\n\n", err, sock)
 				cfg = &config.Config{Socket: sock}
 			}
 			c := g.dialDaemon(cmd.Context(), cfg)
@@ -144,8 +141,8 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 			if g.json {
 				return printJSON(g.stdout, st)
 			}
-			fmt.Fprintf(g.stdout, "Ferry daemon pid %d, up since %s\nconfig %s, socket %s\n\n", st.PID, timeStr(st.Started), st.Config, st.Socket)
-			tw := newTable(g.stdout)
+			fmt.Fprintf(g.text(), "Ferry daemon pid %d, up since %s\nconfig %s, socket %s\n\n", st.PID, timeStr(st.Started), st.Config, st.Socket)
+			tw := newTable(g.text())
 			fmt.Fprintln(tw, "PLAN\tSCHEDULE\tRUNNING\tQUEUED\tNEXT RUN\tLAST STATUS")
 			for _, p := range st.Plans {
 				last := "-"

@@ -37,11 +37,10 @@ type session struct {
 	log *slog.Logger
 }
 
-func (g *globalOptions) openSession(optionalConfig bool) (*session, error) {
-	cfg, err := g.loadConfig(optionalConfig)
-	if err != nil {
-		return nil, err
-	}
+// openSession opens the state database of cfg, creating state_dir. A
+// command checks its arguments, flags and names before: a command line it
+// refuses leaves nothing behind.
+func (g *globalOptions) openSession(cfg *config.Config) (*session, error) {
 	// CLI commands log warnings only, unless --log-level says otherwise; the
 	// daemon uses the config's log_level.
 	log := g.logger("warn")
@@ -54,6 +53,20 @@ func (g *globalOptions) openSession(optionalConfig bool) (*session, error) {
 	}
 	return &session{cfg: cfg, db: db, log: log,
 		eng: &syncer.Engine{DB: db, Log: log.With(slog.String("component", "syncer"))}}, nil
+}
+
+// stateExists reports whether cfg's state directory exists. Commands that
+// only read records take a missing one as holding none, and leave it
+// missing.
+func stateExists(cfg *config.Config) (bool, error) {
+	_, err := os.Stat(cfg.StateDir)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, unavailableError{fmt.Errorf("state directory: %w", err)}
 }
 
 func (s *session) close() {

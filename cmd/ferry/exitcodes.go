@@ -16,7 +16,7 @@ const (
 	exitFailure     = 1 // an error not covered below; a job failed
 	exitUsage       = 2 // bad command line: unknown flag, wrong arguments
 	exitConfig      = 3 // the configuration file is missing or invalid
-	exitPartial     = 4 // a job finished partially: some files skipped by error or failed
+	exitPartial     = 4 // a job or a restore finished partially: some files skipped by error or failed
 	exitUnavailable = 5 // a remote, the state database or the daemon could not be reached
 	exitCanceled    = 6 // interrupted (Ctrl-C, SIGTERM) or canceled
 )
@@ -29,7 +29,7 @@ var exitCodeTable = []struct {
 	{exitFailure, "error; a job failed"},
 	{exitUsage, "bad command line"},
 	{exitConfig, "configuration missing or invalid"},
-	{exitPartial, "a job finished partially (some files failed)"},
+	{exitPartial, "a job or a restore finished partially (some files failed)"},
 	{exitUnavailable, "a remote, the state database or the daemon is unavailable"},
 	{exitCanceled, "interrupted or canceled"},
 }

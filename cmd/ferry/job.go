@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferrysync/ferry/remote"
 	"github.com/ferrysync/ferry/state"
 )
 
@@ -38,6 +39,9 @@ func newJobListCommand(g *globalOptions) *cobra.Command {
 			if status != "" && !slices.Contains(valid, status) {
 				return usageErrorf("--status %q: valid values are %v", status, valid)
 			}
+			if limit < 0 {
+				return usageErrorf("--limit %d: a number of jobs, or 0 for all", limit)
+			}
 			src, err := g.openJobSource(cmd.Context())
 			if err != nil {
 				return err
@@ -51,10 +55,10 @@ func newJobListCommand(g *globalOptions) *cobra.Command {
 				return printJSON(g.stdout, jobs)
 			}
 			if len(jobs) == 0 {
-				fmt.Fprintln(g.stdout, "No jobs.")
+				fmt.Fprintln(g.text(), "No jobs.")
 				return nil
 			}
-			tw := newTable(g.stdout)
+			tw := newTable(g.text())
 			fmt.Fprintln(tw, "ID\tPLAN\tTRIGGER\tSTATUS\tSTARTED\tDURATION\tFILES\tBYTES\tSKIPPED\tFAILED")
 			for _, j := range jobs {
 				c := j.Counters
@@ -107,7 +111,7 @@ func newJobShowCommand(g *globalOptions) *cobra.Command {
 			if g.json {
 				return printJSON(g.stdout, j)
 			}
-			tw := newTable(g.stdout)
+			tw := newTable(g.text())
 			fmt.Fprintf(tw, "Job\t%s\n", j.ID)
 			fmt.Fprintf(tw, "Plan\t%s\n", j.Plan)
 			fmt.Fprintf(tw, "Trigger\t%s\n", j.Trigger)
@@ -123,6 +127,9 @@ func newJobShowCommand(g *globalOptions) *cobra.Command {
 			if c := j.Meta["destination_check"]; c != "" {
 				fmt.Fprintf(tw, "Destination check\t%s\n", c)
 			}
+			if k := j.Meta["deletes_kept"]; k != "" {
+				fmt.Fprintf(tw, "Deletes withheld\t%s\n", k)
+			}
 			fmt.Fprintf(tw, "Started\t%s\n", timeStr(j.Started))
 			fmt.Fprintf(tw, "Ended\t%s\n", timeStr(j.Ended))
 			fmt.Fprintf(tw, "Duration\t%s\n", jobDuration(j))
@@ -130,7 +137,7 @@ func newJobShowCommand(g *globalOptions) *cobra.Command {
 				fmt.Fprintf(tw, "Resumed\t%d times\n", j.Resumes)
 			}
 			tw.Flush()
-			printJobCounters(g.stdout, j)
+			printJobCounters(g.text(), j)
 			return nil
 		},
 	}
@@ -206,6 +213,7 @@ func writeFileList(ctx context.Context, g *globalOptions, src jobSource, jobID s
 		return err
 	}
 	w := csv.NewWriter(g.stdout)
+	path, text := csvFields(g)
 	header := map[state.ListKind][]string{
 		state.ListSuccess: {"path", "size", "sha256", "note"},
 		state.ListSkipped: {"path", "size", "reason"},
@@ -215,11 +223,11 @@ func writeFileList(ctx context.Context, g *globalOptions, src jobSource, jobID s
 		return err
 	}
 	err := src.files(ctx, jobID, kind, func(r state.FileRecord) error {
-		row := []string{r.Path, strconv.FormatInt(r.Size, 10)}
+		row := []string{path(r.Path), strconv.FormatInt(r.Size, 10)}
 		if kind == state.ListSuccess {
 			row = append(row, r.SHA256)
 		}
-		return w.Write(append(row, r.Reason))
+		return w.Write(append(row, text(r.Reason)))
 	})
 	w.Flush()
 	if err != nil {
@@ -245,7 +253,7 @@ func newJobCancelCommand(g *globalOptions) *cobra.Command {
 			if err := c.CancelJob(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "Job %s canceled.\n", args[0])
+			fmt.Fprintf(g.text(), "Job %s canceled.\n", args[0])
 			return nil
 		},
 	}
@@ -285,6 +293,7 @@ header, or as JSON: id, plan, trigger, status, times, counters and error.`,
 				return printJSON(g.stdout, jobs)
 			}
 			w := csv.NewWriter(g.stdout)
+			_, text := csvFields(g)
 			_ = w.Write([]string{"id", "plan", "trigger", "status", "created", "started", "ended",
 				"files_total", "files_transferred", "files_unchanged", "files_skipped", "files_failed", "files_deleted",
 				"bytes_total", "bytes_transferred", "error"})
@@ -299,7 +308,7 @@ header, or as JSON: id, plan, trigger, status, times, counters and error.`,
 				n := func(v int64) string { return strconv.FormatInt(v, 10) }
 				_ = w.Write([]string{j.ID, j.Plan, j.Trigger, j.Status, rfc(j.Created), rfc(j.Started), rfc(j.Ended),
 					n(c.FilesTotal), n(c.FilesTransferred), n(c.FilesUnchanged), n(c.FilesSkipped), n(c.FilesFailed), n(c.FilesDeleted),
-					n(c.BytesTotal), n(c.BytesTransferred), j.Error})
+					n(c.BytesTotal), n(c.BytesTransferred), text(j.Error)})
 			}
 			w.Flush()
 			return w.Error()
@@ -308,6 +317,18 @@ header, or as JSON: id, plan, trigger, status, times, counters and error.`,
 	cmd.Flags().StringVar(&since, "since", "", "only jobs created on or after this date (2026-11-01) or time")
 	cmd.Flags().StringVar(&format, "format", "csv", "output format: csv, json")
 	return cmd
+}
+
+// csvFields returns how CSV output writes a path and a free-text field:
+// exact for a program reading a pipe or a file, and on a terminal made
+// printable (remote.PrintableKey, printable) so that no byte of a name
+// reaches the terminal as a command.
+func csvFields(g *globalOptions) (path, text func(string) string) {
+	if !isTerminal(g.stdout) {
+		exact := func(s string) string { return s }
+		return exact, exact
+	}
+	return remote.PrintableKey, printable
 }
 
 func parseSince(s string) (time.Time, error) {

@@ -14,7 +14,8 @@ import (
 // runFlags are the command-line options of an in-process run.
 type runFlags struct {
 	dryRun    bool
-	checkDest bool // list the destination whatever recheck_destination says
+	checkDest bool              // list the destination whatever recheck_destination says
+	changes   *syncer.ChangeSet // an incremental job of these changes only
 }
 
 // checkDestinationUsage is the help of --check-destination.
@@ -24,37 +25,45 @@ const checkDestinationUsage = "list the destination to find copies deleted or ch
 // progress bar on a terminal, then prints the summary. The returned error
 // carries the exit code for the job's status.
 func (g *globalOptions) runPlanInProcess(ctx context.Context, s *session, cp *config.Plan, rf runFlags, trigger string) error {
+	job, err := g.runJobInProcess(ctx, s, cp, rf, trigger)
+	if err != nil {
+		return err
+	}
+	return jobExit(job)
+}
+
+// runJobInProcess is runPlanInProcess up to the job's end: it returns the
+// job, or an error when none could run.
+func (g *globalOptions) runJobInProcess(ctx context.Context, s *session, cp *config.Plan, rf runFlags, trigger string) (*state.Job, error) {
 	what := "plan " + cp.Name + ": "
 	if trigger == "cli" {
 		what = "" // a one-off ferry sync: its plan name means nothing to the user
 	}
 	src, err := s.openLocation(ctx, cp.SourceLocation())
 	if err != nil {
-		return fmt.Errorf("%ssource: %w", what, err)
+		return nil, fmt.Errorf("%ssource: %w", what, err)
 	}
 	dst, err := s.openLocation(ctx, cp.DestinationLocation())
 	if err != nil {
-		return fmt.Errorf("%sdestination: %w", what, err)
+		return nil, fmt.Errorf("%sdestination: %w", what, err)
 	}
 	p, err := syncer.FromConfig(cp, src, dst)
 	if err != nil {
-		return usageErrorf("plan %s: %v", cp.Name, err)
+		return nil, usageErrorf("plan %s: %v", cp.Name, err)
 	}
 	p.DryRun = rf.dryRun
 	bar := newJobProgress(g.stderr, !g.json)
-	job, err := s.eng.Run(ctx, p, syncer.RunOptions{Trigger: trigger, Progress: bar.update, CheckDestination: rf.checkDest})
+	job, err := s.eng.Run(ctx, p, syncer.RunOptions{Trigger: trigger, Changes: rf.changes, Progress: bar.update, CheckDestination: rf.checkDest})
 	bar.finish()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if g.json {
-		if err := printJSON(g.stdout, job); err != nil {
-			return err
-		}
+		err = printJSON(g.stdout, job)
 	} else {
-		printJobSummary(g.stdout, job)
+		printJobSummary(g.text(), job)
 	}
-	return jobExit(job)
+	return job, err
 }
 
 // jobExit maps a finished job's status to the exit code table.
@@ -78,6 +87,9 @@ func printJobSummary(w io.Writer, j *state.Job) {
 	}
 	if j.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", j.Error)
+	}
+	if k := j.Meta["deletes_kept"]; k != "" {
+		fmt.Fprintf(w, "  deletes withheld: %s\n", k)
 	}
 	if c, ok := strings.CutPrefix(j.Meta["destination_check"], "trusted the file index: "); ok {
 		// Say it: "unchanged" then rests on Ferry's records, not a look.

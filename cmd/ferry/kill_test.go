@@ -160,7 +160,13 @@ part_size  = "5MiB"
 // the test binary, and is killed at the end of the test if still running.
 func (e *ktEnv) command(t *testing.T, stdout, stderr io.Writer, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(e.bin, append([]string{"--config", e.cfg}, args...)...)
+	return ferryCommand(e.bin, stdout, stderr, append([]string{"--config", e.cfg}, args...)...)
+}
+
+// ferryCommand returns a ferry subprocess of bin that sees no FERRY_
+// variable of the test's environment and dies with the test binary.
+func ferryCommand(bin string, stdout, stderr io.Writer, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
 	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "FERRY_") })
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -171,7 +177,14 @@ func (e *ktEnv) command(t *testing.T, stdout, stderr io.Writer, args ...string) 
 func (e *ktEnv) run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	cmd := e.command(t, &out, &errOut, args...)
+	code = waitFerry(t, e.command(t, &out, &errOut, args...), &errOut)
+	return out.String(), errOut.String(), code
+}
+
+// waitFerry starts cmd, waits for its end (at most ktCmdTimeout) and
+// returns its exit code; stderr is what cmd writes its standard error to.
+func waitFerry(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer) (code int) {
+	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -185,14 +198,14 @@ func (e *ktEnv) run(t *testing.T, args ...string) (stdout, stderr string, code i
 		case errors.As(err, &ee):
 			code = ee.ExitCode()
 		default:
-			t.Fatalf("ferry %v: %v", args, err)
+			t.Fatalf("ferry %v: %v", cmd.Args[1:], err)
 		}
 	case <-time.After(ktCmdTimeout):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("ferry %v did not finish within %v; stderr:\n%s", args, ktCmdTimeout, errOut.String())
+		t.Fatalf("ferry %v did not finish within %v; stderr:\n%s", cmd.Args[1:], ktCmdTimeout, stderr.String())
 	}
-	return out.String(), errOut.String(), code
+	return code
 }
 
 // runJSON runs ferry with --json, wants exit code want, and decodes stdout.

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,8 +19,15 @@ func main() {
 	root := newRootCommand(g)
 	err := root.ExecuteContext(ctx)
 	code := exitCode(err)
-	if err != nil && !isSilent(err) {
-		fmt.Fprintf(os.Stderr, "ferry: %v\n", err)
-	}
+	reportError(os.Stderr, err)
 	os.Exit(code)
+}
+
+// reportError prints err for people, unless it is nil or was printed
+// already. Errors name files, keys and paths, so the text is made
+// printable: a name cannot send a terminal escape.
+func reportError(w io.Writer, err error) {
+	if err != nil && !isSilent(err) {
+		fmt.Fprintf(w, "ferry: %s\n", printable(err.Error()))
+	}
 }

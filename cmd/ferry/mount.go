@@ -155,10 +155,10 @@ func serveMount(ctx context.Context, g *globalOptions, m *fusefs.Mount, err erro
 		}
 		return err
 	}
-	fmt.Fprintf(g.stdout, "Mounted %s on %s. Ctrl-C or `ferry umount %s` unmounts it.\n", what, m.Mountpoint(), m.Mountpoint())
+	fmt.Fprintf(g.text(), "Mounted %s on %s. Ctrl-C or `ferry umount %s` unmounts it.\n", what, m.Mountpoint(), m.Mountpoint())
 	select {
 	case <-m.Done():
-		fmt.Fprintf(g.stdout, "%s was unmounted.\n", m.Mountpoint())
+		fmt.Fprintf(g.text(), "%s was unmounted.\n", m.Mountpoint())
 		return nil
 	case <-ctx.Done():
 	}
@@ -167,13 +167,13 @@ func serveMount(ctx context.Context, g *globalOptions, m *fusefs.Mount, err erro
 	}
 	select {
 	case <-m.Done():
-		fmt.Fprintf(g.stdout, "Unmounted %s.\n", m.Mountpoint())
+		fmt.Fprintf(g.text(), "Unmounted %s.\n", m.Mountpoint())
 		return nil
 	default:
 	}
 	// Lazily unmounted: programs still hold files in it, and their writes
 	// are uploaded when they close them.
-	fmt.Fprintf(g.stderr, "%s is busy: it is gone from the file tree, and Ferry keeps serving the programs\n"+
+	fmt.Fprintf(g.textErr(), "%s is busy: it is gone from the file tree, and Ferry keeps serving the programs\n"+
 		"that still have files open in it until they close them. Ctrl-C again to stop waiting\n"+
 		"(files still open for writing then lose what was not uploaded).\n", m.Mountpoint())
 	again := make(chan os.Signal, 1)
@@ -181,7 +181,7 @@ func serveMount(ctx context.Context, g *globalOptions, m *fusefs.Mount, err erro
 	defer signal.Stop(again)
 	select {
 	case <-m.Done():
-		fmt.Fprintf(g.stdout, "Unmounted %s.\n", m.Mountpoint())
+		fmt.Fprintf(g.text(), "Unmounted %s.\n", m.Mountpoint())
 		return nil
 	case <-again:
 		return &exitError{code: exitCanceled, err: fmt.Errorf("stopped waiting for the programs using %s", m.Mountpoint())}
@@ -248,10 +248,10 @@ ends when the last program lets go of it.`,
 				return err
 			}
 			if lazy {
-				fmt.Fprintf(g.stdout, "%s was busy and is unmounted lazily: it is gone from the file tree, and ends when the programs using it close their files.\n", args[0])
+				fmt.Fprintf(g.text(), "%s was busy and is unmounted lazily: it is gone from the file tree, and ends when the programs using it close their files.\n", args[0])
 				return nil
 			}
-			fmt.Fprintf(g.stdout, "Unmounted %s.\n", args[0])
+			fmt.Fprintf(g.text(), "Unmounted %s.\n", args[0])
 			return nil
 		},
 	}

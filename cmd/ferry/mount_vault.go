@@ -66,7 +66,7 @@ func runMountVault(ctx context.Context, g *globalOptions, o *mountVaultOptions, 
 	}
 	vc, ok := cfg.Vaults[name]
 	if !ok {
-		return usageErrorf("no vault named %q in %s (configured: %s)", name, cfg.File, vaultNames(cfg))
+		return noVault(cfg, name)
 	}
 	log := g.logger("warn").With(slog.String("component", "mount"))
 	// The state database is not opened: the mount runs for long, and would

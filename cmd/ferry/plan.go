@@ -1,14 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferrysync/ferry/changelist"
 	"github.com/ferrysync/ferry/config"
 	"github.com/ferrysync/ferry/daemon"
 	"github.com/ferrysync/ferry/state"
@@ -39,10 +42,10 @@ func newPlanListCommand(g *globalOptions) *cobra.Command {
 				return printJSON(g.stdout, plans)
 			}
 			if len(plans) == 0 {
-				fmt.Fprintln(g.stdout, "No plans in the configuration.")
+				fmt.Fprintln(g.text(), "No plans in the configuration.")
 				return nil
 			}
-			tw := newTable(g.stdout)
+			tw := newTable(g.text())
 			fmt.Fprintln(tw, "NAME\tSOURCE\tDESTINATION\tSCHEDULE\tNEXT RUN\tLAST JOB\tSTATUS\tENDED")
 			for _, p := range plans {
 				id, status, ended := "-", "-", "-"
@@ -70,19 +73,27 @@ func (g *globalOptions) planInfos(ctx context.Context) ([]daemon.PlanInfo, error
 	if c := g.dialDaemon(ctx, cfg); c != nil {
 		return c.Plans(ctx)
 	}
-	s, err := g.openSession(false)
-	if err != nil {
+	var s *session
+	if ok, err := stateExists(cfg); err != nil {
 		return nil, err
+	} else if ok {
+		if s, err = g.openSession(cfg); err != nil {
+			return nil, err
+		}
+		defer s.close()
 	}
-	defer s.close()
 	out := []daemon.PlanInfo{}
-	for _, p := range s.cfg.Plans {
+	for _, p := range cfg.Plans {
 		every := ""
 		if p.Schedule != nil {
 			every = p.Schedule.Every.String()
 		}
 		pi := daemon.PlanInfo{Name: p.Name, Source: p.Source, Destination: p.Destination,
 			Schedule: daemon.ScheduleString(p.Schedule != nil, p.Watch, p.Changelist != "", every)}
+		if s == nil {
+			out = append(out, pi) // no state directory: no jobs yet
+			continue
+		}
 		err := s.db.ListJobs(state.JobFilter{Plan: p.Name, Newest: true}, func(j *state.Job) error {
 			pi.LastJob = j
 			return errStop
@@ -115,6 +126,10 @@ the plan's recheck_destination (default 24h); the first scan after that lists
 the destination and sends again copies deleted or changed there behind
 Ferry's back. --check-destination does that now.
 
+A plan with a changelist inbox run without a daemon then takes the lists
+waiting in the inbox, as the daemon does: each runs as a job of its own and
+is filed under done/ or rejected/.
+
 The exit code tells completed (0), partial (4) and failed (1) apart.`,
 		Args: exactArgs(1, "plan run needs the plan's NAME; see ferry plan list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -129,22 +144,83 @@ The exit code tells completed (0), partial (4) and failed (1) apart.`,
 			}
 			if c := g.dialDaemon(ctx, cfg); c != nil {
 				if rf.dryRun {
-					return usageErrorf("--dry-run runs in-process only; stop the daemon or use ferry sync --dry-run")
+					return usageErrorf("--dry-run runs in-process only, and the daemon holds the state directory: stop the daemon for the dry run")
 				}
 				return g.runPlanOnDaemon(ctx, c, cp.Name, daemon.RunPlanOptions{CheckDestination: rf.checkDest}, wait)
 			}
-			s, err := g.openSession(false)
+			s, err := g.openSession(cfg)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			return g.runPlanInProcess(ctx, s, cp, rf, "manual")
+			err = g.runPlanInProcess(ctx, s, cp, rf, "manual")
+			var ran *exitError // the job ran, and did not complete
+			switch {
+			case cp.Changelist == "":
+			case rf.dryRun:
+				fmt.Fprintf(g.textErr(), "A dry run does not take the changelists waiting in the inbox %s; the daemon, or a ferry plan run %s, does.\n", cp.Changelist, cp.Name)
+			case ctx.Err() == nil && (err == nil || errors.As(err, &ran)):
+				// The exit code is that of the first job that did not
+				// complete.
+				if ierr := g.runInboxInProcess(ctx, s, cp); err == nil {
+					err = ierr
+				}
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&rf.dryRun, "dry-run", false, "show what would be copied and deleted; write nothing (in-process only)")
 	cmd.Flags().BoolVar(&rf.checkDest, "check-destination", false, checkDestinationUsage)
 	cmd.Flags().BoolVar(&wait, "wait", false, "with a daemon: follow the job until it ends, with a progress bar")
 	return cmd
+}
+
+// runInboxInProcess takes the changelists waiting in plan cp's inbox as
+// the daemon does (daemon.ClaimChanges, daemon.FinishClaim): each runs as
+// an incremental job here and is filed under done/ or rejected/. It stops
+// at a list that could not be processed, which stays in the inbox.
+func (g *globalOptions) runInboxInProcess(ctx context.Context, s *session, cp *config.Plan) error {
+	log := s.log.With(slog.String("component", "changelist"))
+	inbox, err := daemon.OpenInbox(ctx, s.cfg, cp, s.db, log)
+	if err != nil {
+		return fmt.Errorf("plan %s: changelist inbox %s: %w", cp.Name, cp.Changelist, err)
+	}
+	taken := 0
+	defer func() {
+		if taken > 0 {
+			fmt.Fprintf(g.textErr(), "Took %s from the inbox %s, as the daemon would.\n", nounStr(int64(taken), "changelist", "changelists"), inbox)
+		}
+	}()
+	var first error // the first list that did not complete
+	for {
+		c, err := inbox.Next(ctx)
+		if errors.Is(err, changelist.ErrNoList) {
+			return first
+		}
+		if err != nil {
+			return cmp.Or(first, fmt.Errorf("plan %s: changelist inbox %s: %w", cp.Name, inbox, err))
+		}
+		taken++
+		if !g.json {
+			fmt.Fprintf(g.text(), "\nChangelist %s:\n", c.Name())
+		}
+		cs, err := daemon.ClaimChanges(ctx, c, log)
+		if err != nil {
+			return cmp.Or(first, err)
+		}
+		if cs == nil {
+			first = cmp.Or(first, error(fmt.Errorf("plan %s: changelist %s was rejected", cp.Name, c.Name())))
+			continue
+		}
+		job, err := g.runJobInProcess(ctx, s, cp, runFlags{changes: cs}, daemon.TriggerChangelist)
+		if err == nil {
+			err = jobExit(job)
+		}
+		first = cmp.Or(first, err)
+		if !daemon.FinishClaim(context.WithoutCancel(ctx), c, job, log) {
+			return first // released: it stays for the daemon or the next run
+		}
+	}
 }
 
 func planNames(cfg *config.Config) string {
@@ -168,7 +244,7 @@ func (g *globalOptions) runPlanOnDaemon(ctx context.Context, c *daemon.Client, p
 		if g.json {
 			return printJSON(g.stdout, daemon.RunResult{JobID: id})
 		}
-		fmt.Fprintf(g.stdout, "Job %s queued. Follow it: ferry job show %s\n", id, id)
+		fmt.Fprintf(g.text(), "Job %s queued. Follow it: ferry job show %s\n", id, id)
 		return nil
 	}
 	bar := newJobProgress(g.stderr, !g.json)
@@ -190,14 +266,14 @@ func (g *globalOptions) runPlanOnDaemon(ctx context.Context, c *daemon.Client, p
 					return err
 				}
 			} else {
-				printJobSummary(g.stdout, j)
+				printJobSummary(g.text(), j)
 			}
 			return jobExit(j)
 		}
 		select {
 		case <-ctx.Done():
 			bar.finish()
-			fmt.Fprintf(g.stderr, "Stopped following job %s; it keeps running in the daemon (ferry job cancel %s stops it).\n", id, id)
+			fmt.Fprintf(g.textErr(), "Stopped following job %s; it keeps running in the daemon (ferry job cancel %s stops it).\n", id, id)
 			return nil
 		case <-tick.C:
 		}

@@ -36,7 +36,7 @@ func newReplicationListCommand(g *globalOptions) *cobra.Command {
 			if backupID != "" && !vault.ValidID(backupID) {
 				return usageErrorf("--backup %q is not a backup ID (they look like 20250102T030405Z-1a2b3c4d)", backupID)
 			}
-			s, err := g.openVaultSession()
+			s, err := g.openVaultSession(vaultName)
 			if err != nil {
 				return err
 			}
@@ -60,10 +60,10 @@ func newReplicationListCommand(g *globalOptions) *cobra.Command {
 				return printJSON(g.stdout, recs)
 			}
 			if len(recs) == 0 {
-				fmt.Fprintln(g.stdout, "No replications.")
+				fmt.Fprintln(g.text(), "No replications.")
 				return nil
 			}
-			return printReplicationTable(g.stdout, recs)
+			return printReplicationTable(g.text(), recs)
 		},
 	}
 	cmd.Flags().StringVar(&backupID, "backup", "", "only replications of this backup")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -35,6 +36,11 @@ The configuration file is TOML; see docs/config.md.`,
 			if !cmd.Flags().Changed("config") {
 				if env := os.Getenv("FERRY_CONFIG"); env != "" {
 					g.configPath = env
+				}
+			}
+			if g.logLevel != "" {
+				if _, err := parseLogLevel(g.logLevel); err != nil {
+					return usageErrorf("--log-level %v", err)
 				}
 			}
 			return nil
@@ -78,17 +84,33 @@ func exactArgs(n int, msg string) cobra.PositionalArgs {
 	}
 }
 
-// logger builds the CLI's logger: text on stderr at the chosen level.
-func (g *globalOptions) logger(configLevel string) *slog.Logger {
+// logger builds the CLI's logger: text on stderr at the level of
+// --log-level, or else defaultLevel (checked values both: see
+// parseLogLevel). The text handler quotes every value holding a control
+// byte, so a logged name cannot drive the terminal.
+func (g *globalOptions) logger(defaultLevel string) *slog.Logger {
 	level := g.logLevel
 	if level == "" {
-		level = configLevel
+		level = defaultLevel
 	}
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil || level == "" {
-		l = slog.LevelInfo
-	}
+	l, _ := parseLogLevel(level)
 	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// parseLogLevel reads a log level: debug, info, warn or error, as
+// log_level in the configuration. Anything else is an error (and info).
+func parseLogLevel(s string) (slog.Level, error) {
+	switch s {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return slog.LevelInfo, fmt.Errorf("%q: valid values are debug, info, warn, error", s)
 }
 
 // version is set by the linker (-X main.version=...).

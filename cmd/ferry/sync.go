@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferrysync/ferry/config"
+	"github.com/ferrysync/ferry/syncer"
 )
 
 func init() { commandConstructors = append(commandConstructors, newSyncCommand) }
@@ -46,6 +47,10 @@ directory, or the bucket of an S3 remote). Ferry remembers what it copied, so
 running the same sync again only sends what changed. It trusts that record of
 what DST holds for --recheck-destination (24h) and then lists DST again, to
 send copies deleted or changed there behind Ferry's back.
+
+The sync runs in this process, with the state directory of the
+configuration; while a daemon runs with it, ferry sync refuses (exit 5): stop
+the daemon, or make the sync a plan and run it with ferry plan run NAME.
 
 Conflict policy for files that exist at DST:
   skip       never overwrite
@@ -89,21 +94,37 @@ func runSync(cmd *cobra.Command, g *globalOptions, o *syncOptions, srcArg, dstAr
 	if err != nil {
 		return err
 	}
-	s, err := g.openSession(true)
+	cfg, err := g.loadConfig(true)
+	if err != nil {
+		return err
+	}
+	for _, l := range []config.Location{cp.SourceLocation(), cp.DestinationLocation()} {
+		if !l.IsLocal() {
+			if _, ok := cfg.Remotes[l.Remote]; !ok {
+				if len(cfg.Remotes) == 0 {
+					return usageErrorf("%s: no remote named %q: the configuration (%s) defines no remotes; add a [remotes.%s] table, or use a local path", l, l.Remote, g.configPath, l.Remote)
+				}
+				return usageErrorf("%s: no remote named %q in %s (configured: %s)", l, l.Remote, cfg.File, remoteNames(cfg))
+			}
+		}
+	}
+	// Compared by what they are (symlinks resolved; endpoint, bucket and
+	// prefix), not by how they are written.
+	if err := cfg.CheckOverlap(cp.SourceLocation(), cp.DestinationLocation(), o.delete); err != nil {
+		return usageErrorf("SRC %s and DST %s: %v", cp.SourceLocation(), cp.DestinationLocation(), err)
+	}
+	if c := g.dialDaemon(cmd.Context(), cfg); c != nil {
+		// The daemon holds the state database, and its API runs the
+		// configured plans only.
+		return unavailableError{fmt.Errorf("a ferry daemon runs with this configuration (socket %s) and holds the state directory %s; "+
+			"ferry sync runs in-process only: stop the daemon for the sync, or make it a plan of the configuration "+
+			"and run it with ferry plan run NAME", cfg.Socket, cfg.StateDir)}
+	}
+	s, err := g.openSession(cfg)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	for _, l := range []config.Location{cp.SourceLocation(), cp.DestinationLocation()} {
-		if !l.IsLocal() {
-			if _, ok := s.cfg.Remotes[l.Remote]; !ok {
-				if len(s.cfg.Remotes) == 0 {
-					return usageErrorf("%s: no remote named %q: the configuration (%s) defines no remotes; add a [remotes.%s] table, or use a local path", l, l.Remote, g.configPath, l.Remote)
-				}
-				return usageErrorf("%s: no remote named %q in %s (configured: %s)", l, l.Remote, s.cfg.File, remoteNames(s.cfg))
-			}
-		}
-	}
 	return g.runPlanInProcess(cmd.Context(), s, cp, runFlags{dryRun: o.dryRun, checkDest: o.checkDest}, "cli")
 }
 
@@ -141,12 +162,6 @@ func (o *syncOptions) plan(srcArg, dstArg string) (*config.Plan, error) {
 			l.Path = abs
 		}
 	}
-	switch {
-	case dst.Within(src):
-		return nil, usageErrorf("DST %s is SRC or lies inside it: each run would copy the copies again", dst)
-	case o.delete && src.Within(dst):
-		return nil, usageErrorf("SRC %s lies inside DST %s: --delete would delete the source itself", src, dst)
-	}
 	if !slices.Contains([]string{config.ConflictSkip, config.ConflictUpdate, config.ConflictOverwrite}, o.conflict) {
 		return nil, usageErrorf("--conflict %q: valid values are skip, update, overwrite", o.conflict)
 	}
@@ -155,6 +170,13 @@ func (o *syncOptions) plan(srcArg, dstArg string) (*config.Plan, error) {
 	}
 	if len(o.include) > 0 && len(o.exclude) > 0 {
 		return nil, usageErrorf("--include and --exclude cannot be used together")
+	}
+	if _, err := syncer.NewFilter(o.include, o.exclude); err != nil {
+		flag := "--exclude"
+		if len(o.include) > 0 {
+			flag = "--include"
+		}
+		return nil, usageErrorf("%s: %v", flag, err)
 	}
 	if o.workers < 1 {
 		return nil, usageErrorf("--workers %d: must be at least 1", o.workers)
@@ -237,5 +259,3 @@ func readFilesFrom(name string) ([]string, error) {
 	}
 	return files, nil
 }
-
-var _ = fmt.Sprintf

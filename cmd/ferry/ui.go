@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dustin/go-humanize"
 	"github.com/schollz/progressbar/v3"
@@ -21,6 +24,63 @@ func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
+
+// printable makes text safe to show on a terminal: every byte a terminal
+// would act on (ESC, BEL and the other control characters, C1 controls,
+// DEL) and every byte of invalid UTF-8 is written as its Go escape (\x1b,
+// \a, \u009b), the way remote.PrintableKey quotes a key; newlines, tabs and
+// all printable text stay as they are, so messages read as before. Use
+// remote.PrintableKey for a name on its own (a list, a table cell): it also
+// quotes the whole name, so that "\n" in a name is not a new line.
+func printable(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\n' || r == '\t' || strconv.IsPrint(r):
+			b.WriteString(s[i : i+size])
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func needsEscape(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || (r != '\n' && r != '\t' && !strconv.IsPrint(r)) {
+			return true
+		}
+	}
+	return false
+}
+
+// printableWriter writes what it is given through printable. Each Write
+// must hold whole runes, as fmt.Fprintf and tabwriter's cells do; a
+// buffered writer (csv, bufio) must not sit between it and the text.
+type printableWriter struct{ w io.Writer }
+
+func (p printableWriter) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(p.w, printable(string(b))); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// text is standard output for people: tables, summaries, messages. JSON
+// and CSV for programs go to g.stdout, exact.
+func (g *globalOptions) text() io.Writer { return printableWriter{g.stdout} }
+
+// textErr is standard error for people (warnings, errors). Progress bars,
+// which draw with escapes of their own, write to g.stderr.
+func (g *globalOptions) textErr() io.Writer { return printableWriter{g.stderr} }
 
 // printJSON writes v as indented JSON.
 func printJSON(w io.Writer, v any) error {

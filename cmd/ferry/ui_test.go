@@ -22,3 +22,21 @@ func TestTimeStr(t *testing.T) {
 		t.Errorf("timeStr = %q reads back as %v (%v), want %v", got, back, err, at)
 	}
 }
+
+// printable escapes what a terminal would act on and keeps the rest.
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text, ünïcode → ok":  "plain text, ünïcode → ok",
+		"two\nlines\tand a tab":     "two\nlines\tand a tab",
+		"a\x1b[2J.txt":              `a\x1b[2J.txt`,
+		"title\x1b]0;x\a":           `title\x1b]0;x\a`,
+		"c1 \u009b2J, del \x7f, \r": `c1 \u009b2J, del \x7f, \r`,
+		"bad utf-8 \xff\xfe end":    `bad utf-8 \xff\xfe end`,
+		"bidi \u202e override":      `bidi \u202e override`,
+		"":                          "",
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

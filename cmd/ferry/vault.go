@@ -45,17 +45,23 @@ type vaultSession struct {
 	vaults map[string]*vault.Vault
 }
 
-// openVaultSession opens the config and, when it can, the state database.
-// Vault commands need the database only for this host's copy of the
-// replication records, which the vaults hold too; so while the daemon holds
-// it, they work without it (and say so).
-func (g *globalOptions) openVaultSession() (*vaultSession, error) {
-	s, err := g.openSession(false)
-	if errors.Is(err, state.ErrLocked) {
-		cfg, cerr := g.loadConfig(false)
-		if cerr != nil {
-			return nil, cerr
+// openVaultSession opens the config, checks that the vaults named (empty
+// names are skipped) are configured, and then opens, when it can, the state
+// database. Vault commands need the database only for this host's copy of
+// the replication records, which the vaults hold too; so while the daemon
+// holds it, they work without it (and say so).
+func (g *globalOptions) openVaultSession(names ...string) (*vaultSession, error) {
+	cfg, err := g.loadConfig(false)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		if _, ok := cfg.Vaults[name]; name != "" && !ok {
+			return nil, noVault(cfg, name)
 		}
+	}
+	s, err := g.openSession(cfg)
+	if errors.Is(err, state.ErrLocked) {
 		log := g.logger("warn")
 		log.Info("the state database is in use (by the daemon?); replication records come from the vaults only")
 		s = &session{cfg: cfg, log: log}
@@ -81,9 +87,13 @@ func (s *vaultSession) close() {
 func (s *vaultSession) vaultConfig(name string) (*config.Vault, error) {
 	vc, ok := s.cfg.Vaults[name]
 	if !ok {
-		return nil, usageErrorf("no vault named %q in %s (configured: %s)", name, s.cfg.File, vaultNames(s.cfg))
+		return nil, noVault(s.cfg, name)
 	}
 	return vc, nil
+}
+
+func noVault(cfg *config.Config, name string) error {
+	return usageErrorf("no vault named %q in %s (configured: %s)", name, cfg.File, vaultNames(cfg))
 }
 
 func vaultNames(cfg *config.Config) string {
@@ -197,7 +207,7 @@ and the account from the configuration. A local remote's directory is created
 if needed; an S3 bucket must exist.`,
 		Args: exactlyOneVault("vault init"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openVaultSession()
+			s, err := g.openVaultSession(args[0])
 			if err != nil {
 				return err
 			}
@@ -222,7 +232,7 @@ if needed; an S3 bucket must exist.`,
 			if g.json {
 				return printJSON(g.stdout, vaultJSON{Name: vc.Name, Remote: vc.Remote, Prefix: vc.Prefix, Account: v.Account(), Info: v.Info()})
 			}
-			fmt.Fprintf(g.stdout, "Initialized vault %s (%s, kind %s, account %s, id %s).\n",
+			fmt.Fprintf(g.text(), "Initialized vault %s (%s, kind %s, account %s, id %s).\n",
 				vc.Name, vaultLocation(vc), v.Kind(), v.Account(), v.ID())
 			return nil
 		},
@@ -290,10 +300,10 @@ func newVaultListCommand(g *globalOptions) *cobra.Command {
 				return printJSON(g.stdout, rows)
 			}
 			if len(rows) == 0 {
-				fmt.Fprintf(g.stdout, "No vaults configured in %s.\n", s.cfg.File)
+				fmt.Fprintf(g.text(), "No vaults configured in %s.\n", s.cfg.File)
 				return nil
 			}
-			tw := newTable(g.stdout)
+			tw := newTable(g.text())
 			fmt.Fprintln(tw, "NAME\tKIND\tLOCATION\tACCOUNT\tSTATUS\tBACKUPS")
 			for _, r := range rows {
 				status := r.Status
@@ -314,7 +324,7 @@ func newVaultShowCommand(g *globalOptions) *cobra.Command {
 		Args:  exactlyOneVault("vault show"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.openVaultSession()
+			s, err := g.openVaultSession(args[0])
 			if err != nil {
 				return err
 			}
@@ -354,7 +364,7 @@ func newVaultShowCommand(g *globalOptions) *cobra.Command {
 					Running:    running,
 				})
 			}
-			tw := newTable(g.stdout)
+			tw := newTable(g.text())
 			fmt.Fprintf(tw, "Vault\t%s\n", vc.Name)
 			fmt.Fprintf(tw, "Location\t%s\n", vaultLocation(vc))
 			fmt.Fprintf(tw, "Kind\t%s\n", v.Kind())
@@ -375,8 +385,8 @@ func newVaultShowCommand(g *globalOptions) *cobra.Command {
 			if len(ms) == 0 {
 				return nil
 			}
-			fmt.Fprintln(g.stdout)
-			return printBackupTable(g.stdout, backupsJSON(vc.Name, ms), false)
+			fmt.Fprintln(g.text())
+			return printBackupTable(g.text(), backupsJSON(vc.Name, ms), false)
 		},
 	}
 }
@@ -413,7 +423,7 @@ about to use them).`,
 			if grace <= 0 {
 				return usageErrorf("--grace %s: must be longer than zero, e.g. 1h (objects younger than it are kept)", grace)
 			}
-			s, err := g.openVaultSession()
+			s, err := g.openVaultSession(args[0])
 			if err != nil {
 				return err
 			}
@@ -433,17 +443,17 @@ about to use them).`,
 			if dryRun {
 				verb = "Would delete"
 			}
-			fmt.Fprintf(g.stdout, "%s %d packs (%d chunks, %s) and %d trees no backup references.\n",
+			fmt.Fprintf(g.text(), "%s %d packs (%d chunks, %s) and %d trees no backup references.\n",
 				verb, st.PacksDeleted, st.ChunksDeleted, bytesStr(st.BytesDeleted), st.TreesDeleted)
-			fmt.Fprintf(g.stdout, "The backups use %d chunks in %d packs.\n", st.ReferencedChunks, st.ReferencedPacks)
+			fmt.Fprintf(g.text(), "The backups use %d chunks in %d packs.\n", st.ReferencedChunks, st.ReferencedPacks)
 			if st.UnusedChunks > 0 {
-				fmt.Fprintf(g.stdout, "Kept %d unused chunks (%s) inside packs that also hold used ones.\n", st.UnusedChunks, bytesStr(st.UnusedBytes))
+				fmt.Fprintf(g.text(), "Kept %d unused chunks (%s) inside packs that also hold used ones.\n", st.UnusedChunks, bytesStr(st.UnusedBytes))
 			}
 			if st.Young > 0 {
-				fmt.Fprintf(g.stdout, "Kept %d unreferenced objects younger than %s.\n", st.Young, grace)
+				fmt.Fprintf(g.text(), "Kept %d unreferenced objects younger than %s.\n", st.Young, grace)
 			}
 			if st.ManifestsRemoved > 0 {
-				fmt.Fprintf(g.stdout, "Finished %d interrupted backup deletions.\n", st.ManifestsRemoved)
+				fmt.Fprintf(g.text(), "Finished %d interrupted backup deletions.\n", st.ManifestsRemoved)
 			}
 			return nil
 		},

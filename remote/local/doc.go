@@ -8,8 +8,9 @@
 // user.ferry.sha256 together with the size and mtime it was computed for,
 // so a file changed later by someone else reports no SHA-256 rather than a
 // stale one. Listings walk the tree in byte-wise order of full keys, one
-// directory in memory at a time, follow symlinks that stay inside the root
-// (with loop detection), and report what cannot be copied — sockets, pipes,
-// devices, dangling or escaping symlinks, names that break the key rules —
-// with a SkipReason.
+// directory in memory at a time, follow symlinks to files that stay inside
+// the root, and report what cannot be copied — symlinks to directories
+// (never entered), sockets, pipes, devices, dangling or escaping symlinks,
+// unreadable directories, names that break the key rules — with a
+// SkipReason. Delete never goes through a symlinked parent directory.
 package local

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ferrysync/ferry/remote"
 )
@@ -66,8 +67,14 @@ func (s *Store) readDir(d *os.Root, dirPath string) ([]entry, error) {
 	for _, de := range des {
 		name := de.Name()
 		fi, err := de.Info()
-		if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
 			continue // removed while we were reading
+		}
+		if err != nil {
+			// There is something by this name that cannot be looked at: it
+			// is present, and must not be taken for absent.
+			entries = append(entries, entry{name: name, fi: unknownInfo{name}, reason: "cannot stat: " + errText(err)})
+			continue
 		}
 		if strings.HasPrefix(name, tempPrefix) && fi.Mode().IsRegular() {
 			// A Put in progress, or one a crash interrupted: that one is
@@ -91,6 +98,12 @@ func (s *Store) readDir(d *os.Root, dirPath string) ([]entry, error) {
 				continue
 			}
 			e.fi, mode = tfi, tfi.Mode()
+			if mode.IsDir() {
+				// Never entered: a listing through a symlink would report
+				// the same files twice, and a delete pass working from it
+				// would remove the target's files through the link.
+				e.reason = "symlink to a directory; not followed (copy the directory itself, or make the symlink's target the source)"
+			}
 		}
 		switch {
 		case mode.IsDir():
@@ -132,6 +145,26 @@ func (s *Store) symlinkReason(p string, err error) string {
 	return "symlink cannot be followed inside the store's root: " + err.Error()
 }
 
+// errText is err without the path a *fs.PathError adds.
+func errText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// unknownInfo stands for the FileInfo of an entry that could not be
+// looked at: a zero file.
+type unknownInfo struct{ name string }
+
+func (u unknownInfo) Name() string     { return u.name }
+func (unknownInfo) Size() int64        { return 0 }
+func (unknownInfo) Mode() fs.FileMode  { return fs.ModeIrregular }
+func (unknownInfo) ModTime() time.Time { return time.Time{} }
+func (unknownInfo) IsDir() bool        { return false }
+func (unknownInfo) Sys() any           { return nil }
+
 // skipInfo is the ObjectInfo of an entry that cannot be copied.
 func (e *entry) skipInfo(key string) remote.ObjectInfo {
 	if e.dir {
@@ -158,9 +191,10 @@ func (s *Store) entryInfo(d *os.Root, dirPath string, e *entry, key string, with
 
 // List implements remote.Store. It walks the tree depth first, one sorted
 // directory at a time, so that keys come in byte-wise order and memory
-// holds only the directories on the current path. Symlinks are followed
-// when they stay inside the root; a directory already on the current path
-// (a loop) is reported with SkipReason "symlink loop" instead of entered.
+// holds only the directories on the current path. A symlink to a file is
+// followed when it stays inside the root; a symlink to a directory is never
+// entered but reported with a SkipReason (its key ending in "/"), as is a
+// directory already on the current path (a bind mount loop).
 func (s *Store) List(ctx context.Context, prefix string, fn func(remote.ObjectInfo) error) error {
 	return s.list(ctx, prefix, true, fn)
 }
@@ -293,17 +327,11 @@ func (w *walker) walk(d *os.Root, dirPath, keyPrefix string, entries []entry) er
 // walkDir enters the sub-directory e of d, or reports why it cannot.
 func (w *walker) walkDir(d *os.Root, dirPath string, e *entry, key string) error {
 	if w.onPath(e.fi) {
-		e.reason = "symlink loop"
+		e.reason = "directory loop (the directory is mounted inside itself)"
 		return w.fn(e.skipInfo(key))
 	}
 	subPath := joinPath(dirPath, e.name)
-	var sub *os.Root
-	var err error
-	if e.symlink {
-		sub, err = w.s.root.OpenRoot(subPath)
-	} else {
-		sub, err = d.OpenRoot(e.name)
-	}
+	sub, err := d.OpenRoot(e.name)
 	var entries []entry
 	if err == nil {
 		defer sub.Close()
@@ -313,12 +341,7 @@ func (w *walker) walkDir(d *os.Root, dirPath string, e *entry, key string) error
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil // removed while we were listing
 		}
-		msg := err.Error()
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			msg = pe.Err.Error()
-		}
-		e.reason = "cannot read directory: " + msg
+		e.reason = "cannot read directory: " + errText(err)
 		return w.fn(e.skipInfo(key))
 	}
 	w.ancestors = append(w.ancestors, e.fi)

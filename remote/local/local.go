@@ -53,9 +53,11 @@ type Store struct {
 }
 
 var (
-	_ remote.Store     = (*Store)(nil)
-	_ remote.Copier    = (*Store)(nil)
-	_ remote.DirLister = (*Store)(nil)
+	_ remote.Store       = (*Store)(nil)
+	_ remote.Copier      = (*Store)(nil)
+	_ remote.DirLister   = (*Store)(nil)
+	_ remote.Placer      = (*Store)(nil)
+	_ remote.NameChecker = (*Store)(nil)
 )
 
 // New opens the existing directory dir as a store. It fails with an error
@@ -85,6 +87,19 @@ func New(dir string) (*Store, error) {
 
 // Dir returns the directory the store was opened with.
 func (s *Store) Dir() string { return s.dir }
+
+// CheckName implements remote.NameChecker: a name starting with
+// ".ferry-tmp-" is the store's own, for temporary files.
+func (s *Store) CheckName(key string) error {
+	if strings.HasPrefix(path.Base(key), tempPrefix) {
+		return &remote.KeyError{Key: key, Reason: "its name starts with " + tempPrefix + ", which local stores reserve for temporary files"}
+	}
+	return nil
+}
+
+// Place implements remote.Placer: the directory with its symlinks resolved
+// as they are now.
+func (s *Store) Place() (remote.Place, error) { return remote.LocalPlace(s.dir) }
 
 // errNoDir wraps remote.ErrNotExist with a shorter message, for a store
 // whose root directory is missing.
@@ -216,9 +231,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, me
 	if err := remote.CheckKey(ctx, "put", key); err != nil {
 		return remote.ObjectInfo{}, err
 	}
-	if strings.HasPrefix(path.Base(key), tempPrefix) {
-		return remote.ObjectInfo{}, fmt.Errorf("put: %w", &remote.KeyError{Key: key,
-			Reason: "its name starts with " + tempPrefix + ", which local stores reserve for temporary files"})
+	if err := s.CheckName(key); err != nil {
+		return remote.ObjectInfo{}, fmt.Errorf("put: %w", err)
 	}
 	dir := path.Dir(key)
 	f, tmp, created, err := s.createTemp(dir)
@@ -400,7 +414,9 @@ func syncDir(r *os.Root, dir string) error {
 // Delete implements remote.Store. It removes the file (a symlink itself,
 // not its target) and then the parent directories that became empty, up
 // to but not including the root. A directory is not an object: deleting
-// one does nothing.
+// one does nothing. It never goes through a symlink: when a parent
+// directory of key is a symlink (which List reports as skipped, never
+// entering it), nothing is removed and the error wraps errSymlinkParent.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := remote.CheckKey(ctx, "delete", key); err != nil {
 		return err
@@ -415,13 +431,31 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if fi.IsDir() {
 		return nil
 	}
-	if err := s.root.Remove(key); err != nil {
+	if err := removeNoFollow(s.root, key); err != nil {
+		if errors.Is(err, errSymlinkParent) {
+			return fmt.Errorf("delete %s: %w", key, err)
+		}
 		if err := mapErr("delete", key, err); !errors.Is(err, remote.ErrNotExist) {
 			return err
 		}
 	}
 	s.removeEmptyParents(path.Dir(key), "")
 	return nil
+}
+
+// errSymlinkParent: a parent directory of the key is a symlink, which the
+// store does not delete through.
+var errSymlinkParent = errors.New("a parent directory is a symlink; the local store never deletes through a symlink")
+
+// parentErr describes the failure to open the parent directory dir
+// (relative to r) on the way to a file without following symlinks.
+func parentErr(r *os.Root, dir string, err error) error {
+	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.ENOTDIR) {
+		if fi, lerr := r.Lstat(dir); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%s: %w", dir, errSymlinkParent)
+		}
+	}
+	return err
 }
 
 // Copy implements remote.Copier: it copies the file through the same

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"syscall"
 	"time"
 
@@ -99,4 +100,47 @@ func etag(fi fs.FileInfo) string {
 		put(uint64(st.Ctim.Nsec))
 	}
 	return hexUint64(h.Sum64())
+}
+
+// removeNoFollow removes the file at key (relative to r) without following
+// a symlink on the way: each parent directory is opened from the root down
+// with O_NOFOLLOW, and the file is unlinked relative to the last one, so a
+// parent replaced by a symlink, even while this runs, fails with
+// errSymlinkParent instead of removing a file elsewhere.
+func removeNoFollow(r *os.Root, key string) error {
+	root, err := r.Open(".")
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	rc, err := root.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var opErr error
+	cerr := rc.Control(func(rootFD uintptr) {
+		cur := int(rootFD)
+		dir := path.Dir(key)
+		if dir != "." {
+			walked := ""
+			for comp := range strings.SplitSeq(dir, "/") {
+				walked = path.Join(walked, comp)
+				fd, err := unix.Openat(cur, comp, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+				if cur != int(rootFD) {
+					unix.Close(cur)
+				}
+				if err != nil {
+					opErr = parentErr(r, walked, err)
+					return
+				}
+				cur = fd
+			}
+			defer unix.Close(cur)
+		}
+		opErr = unix.Unlinkat(cur, path.Base(key), 0)
+	})
+	if cerr != nil {
+		return cerr
+	}
+	return opErr
 }

@@ -8,6 +8,9 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"os"
+	"path"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -41,4 +44,25 @@ func etag(fi fs.FileInfo) string {
 	binary.LittleEndian.PutUint64(b[8:], uint64(fi.ModTime().UnixNano()))
 	h.Write(b[:])
 	return hexUint64(h.Sum64())
+}
+
+// removeNoFollow removes the file at key (relative to r) after checking
+// that none of its parent directories is a symlink (errSymlinkParent).
+// Without openat's O_NOFOLLOW this cannot exclude a parent replaced while
+// it runs.
+func removeNoFollow(r *os.Root, key string) error {
+	walked := ""
+	if dir := path.Dir(key); dir != "." {
+		for comp := range strings.SplitSeq(dir, "/") {
+			walked = path.Join(walked, comp)
+			fi, err := r.Lstat(walked)
+			if err != nil {
+				return parentErr(r, walked, err)
+			}
+			if !fi.IsDir() {
+				return parentErr(r, walked, syscall.ENOTDIR)
+			}
+		}
+	}
+	return r.Remove(key)
 }

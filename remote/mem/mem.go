@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferrysync/ferry/remote"
@@ -25,6 +26,7 @@ type Store struct {
 	gen      uint64   // bumped on every write; the source of ETags and upload ids
 	uploads  map[string]*upload
 	partSize int64
+	id       string // names the instance in its Place
 }
 
 // object is immutable once stored: a Put replaces the pointer, so readers
@@ -40,11 +42,22 @@ var (
 	_ remote.Store     = (*Store)(nil)
 	_ remote.Copier    = (*Store)(nil)
 	_ remote.DirLister = (*Store)(nil)
+	_ remote.Placer    = (*Store)(nil)
 )
+
+// instances numbers the stores New makes, so each has a Place of its own.
+var instances atomic.Uint64
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{objects: make(map[string]*object), uploads: make(map[string]*upload), partSize: DefaultPartSize}
+	return &Store{objects: make(map[string]*object), uploads: make(map[string]*upload), partSize: DefaultPartSize,
+		id: "mem-" + strconv.FormatUint(instances.Add(1), 10)}
+}
+
+// Place implements remote.Placer: every store New made is a place of its
+// own.
+func (s *Store) Place() (remote.Place, error) {
+	return remote.Place{Kind: "mem", Server: s.id}, nil
 }
 
 func (o *object) info(key string) remote.ObjectInfo {

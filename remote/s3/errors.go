@@ -22,7 +22,8 @@ var (
 	// empty store.
 	ErrNoBucket = errors.New("bucket does not exist")
 	// ErrUnreachable: no connection to the endpoint could be made (refused,
-	// no route, unknown host). Errors wrapping it are also retryable.
+	// no route, unknown host). Errors wrapping it also wrap
+	// remote.ErrUnreachable and are retryable.
 	ErrUnreachable = errors.New("endpoint unreachable")
 )
 
@@ -57,12 +58,19 @@ func (e *apiError) Error() string {
 
 func (e *apiError) Unwrap() error { return e.sentinel }
 
-// unreachableError is a failure to connect to the endpoint.
-type unreachableError struct{ err error }
+// unreachableError is a connection-level failure: no connection to the
+// endpoint (dial, which is also ErrUnreachable), or one that broke or
+// stalled mid-request. Both are remote.ErrUnreachable.
+type unreachableError struct {
+	err  error
+	dial bool
+}
 
-func (e *unreachableError) Error() string        { return e.err.Error() }
-func (e *unreachableError) Unwrap() []error      { return []error{ErrUnreachable, e.err} }
-func (e *unreachableError) Is(target error) bool { return target == ErrUnreachable }
+func (e *unreachableError) Error() string { return e.err.Error() }
+func (e *unreachableError) Unwrap() error { return e.err }
+func (e *unreachableError) Is(target error) bool {
+	return target == remote.ErrUnreachable || (e.dial && target == ErrUnreachable)
+}
 
 // S3 error codes by meaning.
 var (
@@ -91,8 +99,8 @@ var (
 
 // translate turns an error from minio-go into our vocabulary: sentinels via
 // errors.Is (remote.ErrNotExist, remote.ErrPermission, remote.ErrChecksum,
-// ErrNoBucket, ErrUnreachable) and remote.Retryable for transient
-// failures. Context errors pass through unchanged. It is the only place
+// ErrNoBucket, ErrUnreachable, remote.ErrUnreachable) and remote.Retryable
+// for transient failures. Context errors pass through unchanged. It is the only place
 // that looks at minio errors.
 func translate(err error) error {
 	if err == nil {
@@ -105,10 +113,10 @@ func translate(err error) error {
 		return translateResponse(er)
 	}
 	if isDialError(err) {
-		return remote.Retryable(&unreachableError{err})
+		return remote.Retryable(&unreachableError{err: err, dial: true})
 	}
 	if isTransient(err) {
-		return remote.Retryable(err)
+		return remote.Retryable(&unreachableError{err: err})
 	}
 	return err
 }

@@ -85,6 +85,38 @@ func TestTranslate(t *testing.T) {
 	}
 }
 
+// Only failures to reach the server are remote.ErrUnreachable: those count
+// toward a job's breaker; answers of the server never do.
+func TestTranslateUnreachable(t *testing.T) {
+	refused := &url.Error{Op: "Put", URL: "http://127.0.0.1:1/b/k", Err: &net.OpError{
+		Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
+	reset := &url.Error{Op: "Put", URL: "http://h/b/k", Err: &net.OpError{
+		Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.ECONNRESET)}}
+	for _, tt := range []struct {
+		name        string
+		err         error
+		unreachable bool
+	}{
+		{"connection refused", refused, true},
+		{"connection reset", reset, true},
+		{"server hung up", &url.Error{Op: "Put", URL: "http://h/b/k", Err: io.EOF}, true},
+		{"cut short", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true},
+		{"NoSuchKey", minio.ErrorResponse{Code: "NoSuchKey", StatusCode: 404}, false},
+		{"AccessDenied", minio.ErrorResponse{Code: "AccessDenied", StatusCode: 403}, false},
+		{"BadDigest", minio.ErrorResponse{Code: "BadDigest", StatusCode: 400}, false},
+		{"SlowDown", minio.ErrorResponse{Code: "SlowDown", StatusCode: 503}, false},
+		{"canceled", &url.Error{Op: "Get", URL: "http://h/b", Err: context.Canceled}, false},
+	} {
+		got := translate(tt.err)
+		if remote.IsUnreachable(got) != tt.unreachable || errors.Is(got, remote.ErrUnreachable) != tt.unreachable {
+			t.Errorf("%s: translate(%v) = %v: IsUnreachable %v, want %v", tt.name, tt.err, got, !tt.unreachable, tt.unreachable)
+		}
+		if tt.unreachable && !remote.IsRetryable(got) {
+			t.Errorf("%s: translate(%v) is not retryable", tt.name, tt.err)
+		}
+	}
+}
+
 func TestTranslateContext(t *testing.T) {
 	for _, err := range []error{
 		context.Canceled,

@@ -68,6 +68,7 @@ type Store struct {
 	client   *minio.Client
 	core     minio.Core
 	endpoint string
+	tls      bool
 	bucket   string
 	prefix   string
 	partSize int64
@@ -83,6 +84,7 @@ var (
 	_ remote.Store     = (*Store)(nil)
 	_ remote.Copier    = (*Store)(nil)
 	_ remote.DirLister = (*Store)(nil)
+	_ remote.Placer    = (*Store)(nil)
 	_ MultipartPutter  = (*Store)(nil)
 )
 
@@ -112,6 +114,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		client:   client,
 		core:     minio.Core{Client: client},
 		endpoint: cfg.Endpoint,
+		tls:      cfg.TLS,
 		bucket:   cfg.Bucket,
 		prefix:   cfg.Prefix,
 		partSize: partSize,
@@ -170,6 +173,11 @@ func (s *Store) probeList(ctx context.Context) error {
 		return obj.Err
 	}
 	return ctx.Err()
+}
+
+// Place implements remote.Placer: the endpoint, bucket and prefix.
+func (s *Store) Place() (remote.Place, error) {
+	return remote.S3Place(s.endpoint, s.tls, s.bucket, s.prefix), nil
 }
 
 // String names the store for messages: s3://endpoint/bucket/prefix.

@@ -80,6 +80,7 @@ func Run(t *testing.T, newStore func(t *testing.T) remote.Store, opt Options) {
 		{"CheapListings", s.testCheapListings},
 		{"ResumablePutter", s.testResumablePutter},
 		{"PartLister", s.testPartLister},
+		{"Placer", s.testPlacer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1028,6 +1029,39 @@ func (s *suite) testSHA256(t *testing.T) {
 		t.Errorf("Put of %d bytes with a wrong SHA256 returned %v; want ErrChecksum", size, err)
 	}
 	wantNotExist(t, st, "large-bad")
+}
+
+// testPlacer: every store says where it is (the sync engine refuses
+// overlapping source and destination by it), the same each time, and two
+// fresh stores are two places.
+func (s *suite) testPlacer(t *testing.T) {
+	st := s.newStore(t)
+	pl, ok := st.(remote.Placer)
+	if !ok {
+		t.Fatalf("%T does not implement remote.Placer; the sync engine cannot check it against overlapping", st)
+	}
+	p1, err := pl.Place()
+	if err != nil {
+		t.Fatalf("Place: %v", err)
+	}
+	p2, err := pl.Place()
+	if err != nil || p2 != p1 {
+		t.Fatalf("Place again = %+v, %v; want %+v", p2, err, p1)
+	}
+	if p1.Kind == "" || !p1.Contains(p1) {
+		t.Errorf("Place %+v: want a kind, and a place that contains itself", p1)
+	}
+	other, ok := s.newStore(t).(remote.Placer)
+	if !ok {
+		t.Fatal("a second store is not a remote.Placer")
+	}
+	p3, err := other.Place()
+	if err != nil {
+		t.Fatalf("Place of a second store: %v", err)
+	}
+	if p1.Contains(p3) || p3.Contains(p1) {
+		t.Errorf("two fresh stores overlap: %+v and %+v", p1, p3)
+	}
 }
 
 func (s *suite) testCopier(t *testing.T) {
