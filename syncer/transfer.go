@@ -635,21 +635,23 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 		}
 		return fmt.Errorf("read source: %w", err)
 	}
-	// afterRead hashes a part just read (past the hashed run) and keeps the
-	// hash state after it.
-	afterRead := func(n int, data io.Reader) error {
-		if n <= hashed {
-			return nil
+	// hashing is where the bytes of part n go besides a send: into h past
+	// the hashed run, unless pre hashed them already.
+	hashing := func(n int) io.Writer {
+		if n <= hashed || pre != nil {
+			return io.Discard
 		}
-		if pre != nil {
+		return h
+	}
+	// keepState keeps the hash state after part n, just read.
+	keepState := func(n int) (err error) {
+		switch {
+		case n <= hashed:
+		case pre != nil:
 			states[n] = pre.states[n-1]
-			return nil
+		default:
+			states[n], err = h.(encoding.BinaryMarshaler).MarshalBinary()
 		}
-		if _, err := io.Copy(h, data); err != nil {
-			return err
-		}
-		st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
-		states[n] = st
 		return err
 	}
 
@@ -663,16 +665,15 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 			size := min(up.PartSize, src.Size-offset)
 			if p, ok := done[n]; ok {
 				// Held: read for the hash only.
-				if n <= hashed {
-					_, err = io.CopyN(io.Discard, rc, size)
-				} else {
-					err = afterRead(n, io.LimitReader(rc, size))
-				}
-				if err == nil {
-					err = record(p)
-				}
-				if err != nil {
+				if _, err := io.CopyN(hashing(n), rc, size); err != nil {
 					firstErr = readErr(n, err)
+				} else if err := keepState(n); err != nil {
+					firstErr = err
+				} else if err := record(p); err != nil {
+					firstErr = fmt.Errorf("record upload progress: %w", err)
+				}
+				if firstErr != nil {
+					cancel()
 					break
 				}
 				offset += size
@@ -687,13 +688,16 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 			}
 			buf := r.e.partBuf(size)
 			_, err := io.ReadFull(rc, buf)
-			if err == nil {
-				err = afterRead(n, bytes.NewReader(buf))
+			if err != nil {
+				err = readErr(n, err)
+			} else {
+				hashing(n).Write(buf)
+				err = keepState(n)
 			}
 			if err != nil {
 				r.e.freePartBuf(buf)
 				<-slots
-				firstErr = readErr(n, err)
+				firstErr = err
 				cancel()
 				break
 			}
