@@ -6,8 +6,10 @@ package main
 // server (internal/testenv). A sync is killed with SIGKILL in the middle of
 // many small files and in the middle of one multipart file, and run again:
 // the job resumes, completes, and the destination equals the source without
-// the finished part being sent twice. Then `ferry job files` is checked
-// against what a run with skipped and failed files did.
+// the finished part being sent twice; a multipart sync killed five times,
+// behind a proxy that counts what the server takes, sends little twice.
+// Then `ferry job files` is checked against what a run with skipped and
+// failed files did.
 //
 // A minio-go client looks at the bucket the way another tool would; that
 // stays in this test file.
