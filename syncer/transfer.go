@@ -364,13 +364,13 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 
 // heldParts returns the parts of the recorded upload up that need not be
 // sent again, by number. A store that is a remote.PartLister is asked which
-// parts it holds: a recorded part counts when the store holds it with the
-// recorded size and ETag (and SHA-256, when both know one); a part the record
-// lacks — the process died between the store's answer and the record — counts
-// when the store holds it with the source part's size and SHA-256. A recorded
-// part the store lacks is left out, to be sent again. A store that cannot
-// list is trusted to hold every recorded part. An upload the store no longer
-// knows is a destErr wrapping remote.ErrNotExist.
+// parts it holds; a part counts when the store holds it with the part's size
+// and its SHA-256 — the one recorded, or for a part the record lacks (the
+// process died between the store's answer and the record) the source part's
+// — or, when the store keeps no SHA-256, the recorded ETag. A recorded part
+// the store lacks is left out, to be sent again. A store that cannot list is
+// trusted to hold every recorded part. An upload the store no longer knows
+// is a destErr wrapping remote.ErrNotExist.
 func (r *run) heldParts(ctx context.Context, rp remote.ResumablePutter, src remote.ObjectInfo, up *state.Upload) (map[int]state.UploadPart, error) {
 	recorded := make(map[int]state.UploadPart, len(up.Parts))
 	for _, p := range up.Parts {
@@ -394,25 +394,28 @@ func (r *run) heldParts(ctx context.Context, rp remote.ResumablePutter, src remo
 		p := state.UploadPart{Number: lp.Number, Size: lp.Size, SHA256: lp.SHA256, ETag: lp.ETag}
 		rec, isRec := recorded[lp.Number]
 		switch {
-		case isRec && rec.Size == lp.Size && rec.ETag == lp.ETag && (rec.SHA256 == "" || lp.SHA256 == "" || rec.SHA256 == lp.SHA256):
-			if p.SHA256 == "" {
-				p.SHA256 = rec.SHA256
+		case lp.SHA256 != "" && isRec && rec.SHA256 != "":
+			if rec.SHA256 == lp.SHA256 {
+				held[lp.Number] = p
 			}
-			held[lp.Number] = p
-		case !isRec && lp.SHA256 != "":
+		case lp.SHA256 != "":
 			sum, err := r.hashRange(ctx, src.Key, off, lp.Size)
 			if err != nil {
 				return nil, err
 			}
-			if sum == lp.SHA256 {
-				held[lp.Number] = p
+			if sum != lp.SHA256 {
+				break
+			}
+			held[lp.Number] = p
+			if !isRec && r.resume {
 				// Sent by an earlier attempt of this job that died
 				// before it could count it.
-				if r.resume {
-					r.c.bytesSent.Add(p.Size)
-					unrecorded = true
-				}
+				r.c.bytesSent.Add(p.Size)
+				unrecorded = true
 			}
+		case isRec && rec.ETag == lp.ETag:
+			p.SHA256 = rec.SHA256
+			held[lp.Number] = p
 		}
 	}
 	if unrecorded {
