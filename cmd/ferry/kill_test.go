@@ -319,6 +319,18 @@ func (e *ktEnv) objectSHA256(t *testing.T, key string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// wantFinished checks that the object key has the SHA-256 wantSum and that
+// no unfinished upload of it is left.
+func (e *ktEnv) wantFinished(t *testing.T, key, wantSum string) {
+	t.Helper()
+	if got := e.objectSHA256(t, key); got != wantSum {
+		t.Errorf("object sha256 %s, want the source's %s", got, wantSum)
+	}
+	if ups, err := e.uploads(t.Context(), key); err != nil || len(ups) != 0 {
+		t.Errorf("unfinished uploads left in the bucket: %v (err %v)", ups, err)
+	}
+}
+
 func ktRandom(seed uint64) *rand.ChaCha8 {
 	return rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), 'k', 'i', 'l', 'l'})
 }
@@ -619,18 +631,13 @@ func TestKillResumeMultipartFile(t *testing.T) {
 		t.Errorf("re-run sent %d of %d bytes: not well under the total", sent, size)
 	}
 
-	if got := e.objectSHA256(t, "big/big.bin"); got != wantSum {
-		t.Errorf("object sha256 %s, want the source's %s", got, wantSum)
-	}
+	e.wantFinished(t, "big/big.bin", wantSum)
 	info, err := e.client.StatObject(t.Context(), e.bucket, "big/big.bin", minio.StatObjectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if info.Size != size || info.UserMetadata["Mtime"] != "1646370367.89" || info.UserMetadata["Sha256"] != wantSum {
 		t.Errorf("object size %d, metadata %v; want mtime 1646370367.89 and sha256 %s", info.Size, info.UserMetadata, wantSum)
-	}
-	if ups, err := e.uploads(t.Context(), "big/big.bin"); err != nil || len(ups) != 0 {
-		t.Errorf("unfinished uploads left in the bucket: %v (err %v)", ups, err)
 	}
 }
 
@@ -719,12 +726,7 @@ func TestKillFiveTimesResendsLittle(t *testing.T) {
 	if c.BytesSent > whole {
 		t.Errorf("bytes_sent %d is more than the %d bytes the server took", c.BytesSent, whole)
 	}
-	if got := e.objectSHA256(t, "big/big.bin"); got != wantSum {
-		t.Errorf("object sha256 %s, want the source's %s", got, wantSum)
-	}
-	if ups, err := e.uploads(t.Context(), "big/big.bin"); err != nil || len(ups) != 0 {
-		t.Errorf("unfinished uploads left in the bucket: %v (err %v)", ups, err)
-	}
+	e.wantFinished(t, "big/big.bin", wantSum)
 }
 
 func TestJobFilesMatchWhatHappened(t *testing.T) {
