@@ -181,6 +181,18 @@ type ResumablePutter interface {
 	AbortUpload(ctx context.Context, key, uploadID string) error
 }
 
+// PartLister is a ResumablePutter that can say which parts it holds for an
+// upload in progress: every part it accepted, in ascending number order, with
+// its size, its ETag and its SHA-256 when the store keeps one ("" otherwise).
+// A part sent again is listed once, as last sent. An upload id the store no
+// longer knows (completed, aborted, expired) yields an error wrapping
+// ErrNotExist. The sync engine asks when it resumes an upload: a part the
+// store accepted is not sent again, even when the process that sent it died
+// before it could record it.
+type PartLister interface {
+	ListParts(ctx context.Context, key, uploadID string) ([]Part, error)
+}
+
 // Part is one finished part of a resumable upload.
 type Part struct {
 	Number int

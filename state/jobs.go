@@ -81,6 +81,14 @@ type Counters struct {
 	// copied.
 	FilesResumed int64 `json:"files_resumed,omitempty"`
 	BytesResumed int64 `json:"bytes_resumed,omitempty"`
+	// BytesSent is what went to the destination: the bytes of every
+	// object and part it accepted, summed over all attempts of the job. A
+	// part sent twice counts twice; a part another job left at the
+	// destination, not at all. Not counted: a request that failed midway,
+	// and what a killed attempt sent after its last checkpoint (taken
+	// after every part, and every 2 seconds) — but a part it sent and
+	// never recorded is counted when the next attempt finds it there.
+	BytesSent int64 `json:"bytes_sent"`
 }
 
 // JobFilter selects jobs for ListJobs. Zero fields match everything.

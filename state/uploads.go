@@ -12,8 +12,8 @@ import (
 )
 
 // Upload is a multipart upload in progress, kept so that a job that was
-// interrupted resumes it from the last finished part instead of starting
-// over (or, when it can no longer be used, aborts it).
+// interrupted resumes it, sending only the parts that are missing, instead
+// of starting over (or, when it can no longer be used, aborts it).
 type Upload struct {
 	Plan string `json:"plan"`
 	// Key is the destination object's key.
@@ -25,11 +25,14 @@ type Upload struct {
 	Size     int64     `json:"size"`
 	ModTime  time.Time `json:"mtime,omitzero"`
 	PartSize int64     `json:"part_size"`
-	// Parts finished so far, in part-number order.
+	// Parts finished so far, in part-number order; parts finish in any
+	// order, so there may be gaps.
 	Parts []UploadPart `json:"-"`
 	// SourceSHA256State is an opaque snapshot of the source hash after
-	// the finished parts (e.g. a marshalled sha256 digest), so a resumed
-	// upload need not re-read them. Optional.
+	// the longest run of recorded parts from part 1 (e.g. a marshalled
+	// sha256 digest), so a resumed upload need not re-read them. Optional.
+	// A writer that lengthens that run (PutUploadPart) gives the state as
+	// of its new end in the same call.
 	SourceSHA256State []byte    `json:"source_sha256_state,omitempty"`
 	Created           time.Time `json:"created,omitzero"`
 }

@@ -253,6 +253,7 @@ type counters struct {
 	filesResumed, bytesResumed         atomic.Int64
 	bytesToTransfer                    atomic.Int64
 	bytesMoved                         atomic.Int64 // bytes read from the source so far, for speed
+	bytesSent                          atomic.Int64 // bytes the destination accepted, across attempts
 }
 
 func (c *counters) into(dst *state.Counters) {
@@ -268,6 +269,7 @@ func (c *counters) into(dst *state.Counters) {
 	dst.FilesDeleted = c.filesDeleted.Load()
 	dst.FilesResumed = c.filesResumed.Load()
 	dst.BytesResumed = c.bytesResumed.Load()
+	dst.BytesSent = c.bytesSent.Load()
 }
 
 // errJobFailed wraps the reason a whole job failed.

@@ -817,6 +817,37 @@ func (p *itParts) Put(ctx context.Context, k string, r io.Reader, n int64, m rem
 	return p.Store.Put(ctx, k, r, n, m)
 }
 
+// itInterrupted is a sync of a local file big.bin to a fresh bucket that
+// its destination canceled, as a kill would stop it.
+type itInterrupted struct {
+	src *local.Store
+	dst *s3.Store
+	e   *Engine
+	db  *state.DB
+	big []byte        // the file's content
+	up  *state.Upload // the upload the canceled job left recorded
+}
+
+// itInterrupt syncs size random bytes from seed through first (an itParts
+// set to cancel the job) and returns what the canceled job left.
+func itInterrupt(t *testing.T, srv *testenv.S3Server, seed uint64, size int, first *itParts) *itInterrupted {
+	t.Helper()
+	it := &itInterrupted{src: itLocal(t, t.TempDir()), dst: itS3(t, srv, srv.NewBucket(t), ""), big: itRandom(seed, size)}
+	itPut(t, it.src, "big.bin", it.big, itMtime)
+	it.e, it.db = itEngine(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first.Store, first.cancel = it.dst, cancel
+	j := itRunCtx(t, ctx, it.e, &Plan{Name: "p", Source: it.src, Dest: first})
+	itWantStatus(t, j, state.JobCanceled)
+	up, ok, err := it.db.GetUpload("p", "big.bin")
+	if err != nil || !ok {
+		t.Fatalf("no upload recorded (found %v, err %v)", ok, err)
+	}
+	it.up = up
+	return it
+}
+
 func TestIntegrationMultipartResumes(t *testing.T) {
 	srv := testenv.SharedMinIO(t)
 	const size = 2*itPartSize + 12345 // three parts
@@ -859,27 +890,17 @@ func TestIntegrationMultipartResumes(t *testing.T) {
 
 	t.Run("an interrupted upload continues from its last part", func(t *testing.T) {
 		t.Parallel()
-		src := itLocal(t, t.TempDir())
-		big := itRandom(12, size)
-		itPut(t, src, "big.bin", big, itMtime)
-		s3dst := itS3(t, srv, srv.NewBucket(t), "")
-		e, db := itEngine(t)
-
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		first := &itParts{Store: s3dst, cancelAt: 3, cancel: cancel}
-		j := itRunCtx(t, ctx, e, &Plan{Name: "p", Source: src, Dest: first})
-		itWantStatus(t, j, state.JobCanceled)
-		up, ok, err := db.GetUpload("p", "big.bin")
-		if err != nil || !ok || len(up.Parts) != 2 {
-			t.Fatalf("recorded upload %+v (found %v, err %v), want two finished parts", up, ok, err)
+		it := itInterrupt(t, srv, 12, size, &itParts{cancelAt: 3})
+		src, s3dst, e, db, big, up := it.src, it.dst, it.e, it.db, it.big, it.up
+		if len(up.Parts) != 2 {
+			t.Fatalf("recorded upload %+v, want two finished parts", up)
 		}
 		if _, err := s3dst.Stat(context.Background(), "big.bin"); !errors.Is(err, remote.ErrNotExist) {
 			t.Fatalf("an unfinished upload is visible: %v", err)
 		}
 
 		second := &itParts{Store: s3dst}
-		j = itRun(t, e, &Plan{Name: "p", Source: src, Dest: second})
+		j := itRun(t, e, &Plan{Name: "p", Source: src, Dest: second})
 		itWantStatus(t, j, state.JobCompleted)
 		if second.parts.Load() != 1 {
 			t.Errorf("the resumed upload sent %d parts, want only the last one", second.parts.Load())
@@ -899,26 +920,63 @@ func TestIntegrationMultipartResumes(t *testing.T) {
 		}
 	})
 
+	// The process died after the store took parts 1 and 2 but before it
+	// recorded them (so the record has no hash state), and the record has
+	// a part 4 the store lost: the resume asks the store, keeps 1 and 2
+	// (their size and SHA-256 match the source) and 3, and sends only
+	// part 4.
+	t.Run("a resume sends only the parts the store does not hold", func(t *testing.T) {
+		t.Parallel()
+		const size = 3*itPartSize + 12345 // four parts
+		it := itInterrupt(t, srv, 15, size, &itParts{cancelAt: 4})
+		src, s3dst, e, db, big, up := it.src, it.dst, it.e, it.db, it.big, it.up
+		if len(up.Parts) != 3 {
+			t.Fatalf("recorded upload %+v, want parts 1 to 3", up)
+		}
+		// The record as a kill would have left it: part 3, no hash state
+		// (part 1 is missing), and a part 4 the store does not hold.
+		tail := big[3*itPartSize:]
+		up.Parts = []state.UploadPart{up.Parts[2], {Number: 4, Size: int64(len(tail)), SHA256: itSHA(tail), ETag: "0123456789abcdef0123456789abcdef"}}
+		up.SourceSHA256State = nil
+		if err := db.PutUpload(up); err != nil {
+			t.Fatal(err)
+		}
+
+		second := &itParts{Store: s3dst}
+		j := itRun(t, e, &Plan{Name: "p", Source: src, Dest: second})
+		itWantStatus(t, j, state.JobCompleted)
+		for n := 1; n <= 3; n++ {
+			if _, sent := second.given.Load(n); sent {
+				t.Errorf("the resume sent part %d, which the store held", n)
+			}
+		}
+		if _, sent := second.given.Load(4); !sent || second.parts.Load() != 1 {
+			t.Errorf("the resume sent %d parts, want only part 4", second.parts.Load())
+		}
+		if c := j.Counters; c.BytesResumed != 3*itPartSize || c.BytesSent != int64(len(tail)) || c.BytesTransferred != size {
+			t.Errorf("counters %+v, want %d bytes resumed and %d sent of %d", c, 3*itPartSize, len(tail), size)
+		}
+		if info, err := s3dst.Stat(context.Background(), "big.bin"); err != nil || info.SHA256 != itSHA(big) || info.Size != size {
+			t.Errorf("stored object %+v (err %v), want sha256 %s", info, err, itSHA(big))
+		}
+		if got := itRead(t, s3dst, "big.bin"); !bytes.Equal(got, big) {
+			t.Error("resumed object differs from the source")
+		}
+		itNoUploads(t, db)
+	})
+
 	t.Run("an upload of a since changed file is aborted", func(t *testing.T) {
 		t.Parallel()
-		src := itLocal(t, t.TempDir())
-		itPut(t, src, "big.bin", itRandom(13, size), itMtime)
-		s3dst := itS3(t, srv, srv.NewBucket(t), "")
-		e, db := itEngine(t)
-
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		j := itRunCtx(t, ctx, e, &Plan{Name: "p", Source: src, Dest: &itParts{Store: s3dst, cancelAt: 2, cancel: cancel}})
-		itWantStatus(t, j, state.JobCanceled)
-		up, ok, err := db.GetUpload("p", "big.bin")
-		if err != nil || !ok || len(up.Parts) != 1 {
-			t.Fatalf("recorded upload %+v (found %v, err %v), want one finished part", up, ok, err)
+		it := itInterrupt(t, srv, 13, size, &itParts{cancelAt: 2})
+		src, s3dst, e, db, up := it.src, it.dst, it.e, it.db, it.up
+		if len(up.Parts) == 0 || up.Parts[0].Number != 1 {
+			t.Fatalf("recorded upload %+v, want part 1 finished", up)
 		}
 
 		changed := itRandom(14, size+1)
 		itPut(t, src, "big.bin", changed, itMtime.Add(time.Minute))
 		second := &itParts{Store: s3dst}
-		j = itRun(t, e, &Plan{Name: "p", Source: src, Dest: second})
+		j := itRun(t, e, &Plan{Name: "p", Source: src, Dest: second})
 		itWantStatus(t, j, state.JobCompleted)
 		if second.parts.Load() != 3 || j.Counters.BytesResumed != 0 {
 			t.Errorf("%d parts sent, %d bytes resumed: a changed file must be sent whole", second.parts.Load(), j.Counters.BytesResumed)
@@ -941,21 +999,23 @@ func TestIntegrationMultipartRetries(t *testing.T) {
 	// before the failure are not counted as resumed.
 	t.Run("retry after a resume counts only the earlier run's parts", func(t *testing.T) {
 		t.Parallel()
-		src := itLocal(t, t.TempDir())
-		big := itRandom(20, size)
-		itPut(t, src, "big.bin", big, itMtime)
-		s3dst := itS3(t, srv, srv.NewBucket(t), "")
-		e, _ := itEngine(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		j := itRunCtx(t, ctx, e, &Plan{Name: "p", Source: src, Dest: &itParts{Store: s3dst, cancelAt: 2, cancel: cancel}})
-		itWantStatus(t, j, state.JobCanceled)
+		it := itInterrupt(t, srv, 20, size, &itParts{cancelAt: 2})
+		src, s3dst, e, big, up := it.src, it.dst, it.e, it.big, it.up
+		// Part 1 finished before the cancel; part 3, started beside
+		// part 2, may have too. Part 2 did not.
+		if len(up.Parts) == 0 || up.Parts[0].Number != 1 || slices.ContainsFunc(up.Parts, func(p state.UploadPart) bool { return p.Number == 2 }) {
+			t.Fatalf("recorded upload %+v, want part 1 finished and part 2 not", up)
+		}
+		var earlier int64
+		for _, p := range up.Parts {
+			earlier += p.Size
+		}
 
-		second := &itParts{Store: s3dst, failOnceAt: 3}
-		j = itRun(t, e, &Plan{Name: "p", Source: src, Dest: second})
+		second := &itParts{Store: s3dst, failOnceAt: 2}
+		j := itRun(t, e, &Plan{Name: "p", Source: src, Dest: second})
 		itWantStatus(t, j, state.JobCompleted)
-		if c := j.Counters; c.BytesResumed != itPartSize || c.BytesTransferred != size {
-			t.Errorf("counters %+v, want %d bytes resumed (part 1, from the canceled run) of %d", c, itPartSize, size)
+		if c := j.Counters; c.BytesResumed != earlier || c.BytesTransferred != size || c.BytesSent != size-earlier {
+			t.Errorf("counters %+v, want %d bytes resumed (the canceled run's parts) of %d, and the other %d sent", c, earlier, size, size-earlier)
 		}
 		if got := itRead(t, s3dst, "big.bin"); !bytes.Equal(got, big) {
 			t.Error("object differs from the source")
@@ -967,25 +1027,17 @@ func TestIntegrationMultipartRetries(t *testing.T) {
 	// failing on every run.
 	t.Run("an upload that vanished before completion starts over", func(t *testing.T) {
 		t.Parallel()
-		src := itLocal(t, t.TempDir())
-		big := itRandom(21, size)
-		itPut(t, src, "big.bin", big, itMtime)
-		s3dst := itS3(t, srv, srv.NewBucket(t), "")
-		e, db := itEngine(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		j := itRunCtx(t, ctx, e, &Plan{Name: "p", Source: src, Dest: &itParts{Store: s3dst, cancelOnComplete: true, cancel: cancel}})
-		itWantStatus(t, j, state.JobCanceled)
-		up, ok, err := db.GetUpload("p", "big.bin")
-		if err != nil || !ok || len(up.Parts) != 3 {
-			t.Fatalf("recorded upload %+v (found %v, err %v), want all three parts", up, ok, err)
+		it := itInterrupt(t, srv, 21, size, &itParts{cancelOnComplete: true})
+		src, s3dst, e, db, big, up := it.src, it.dst, it.e, it.db, it.big, it.up
+		if len(up.Parts) != 3 {
+			t.Fatalf("recorded upload %+v, want all three parts", up)
 		}
 		if err := s3dst.AbortUpload(context.Background(), "big.bin", up.UploadID); err != nil {
 			t.Fatal(err)
 		}
 
 		second := &itParts{Store: s3dst}
-		j = itRun(t, e, &Plan{Name: "p", Source: src, Dest: second})
+		j := itRun(t, e, &Plan{Name: "p", Source: src, Dest: second})
 		itWantStatus(t, j, state.JobCompleted)
 		if second.parts.Load() != 3 || j.Counters.BytesResumed != 0 {
 			t.Errorf("%d parts sent, %d bytes resumed; want a fresh upload of 3 parts", second.parts.Load(), j.Counters.BytesResumed)

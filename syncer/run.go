@@ -40,7 +40,8 @@ type run struct {
 	start  time.Time
 	resume bool // the job is a resumed one
 
-	c counters
+	c            counters
+	checkpointMu sync.Mutex // one checkpoint of the job record at a time
 
 	phase   atomicString
 	scanned atomic.Bool
@@ -66,6 +67,10 @@ func newRun(e *Engine, p *Plan, job *state.Job, opt RunOptions) *run {
 		start:     time.Now(),
 		resume:    job.Resumes > 0,
 		pendIndex: make(map[string]state.FileEntry),
+	}
+	if r.resume {
+		// What earlier attempts sent, as of their last checkpoint.
+		r.c.bytesSent.Store(job.Counters.BytesSent)
 	}
 	r.phase.Store("scanning")
 	return r
@@ -588,16 +593,25 @@ func (r *run) reportProgress(ctx context.Context) (stop func()) {
 				}
 				if time.Since(lastSave) >= 2*time.Second {
 					lastSave = time.Now()
-					j := *r.job
-					r.c.into(&j.Counters)
-					if err := r.e.DB.UpdateJob(&j); err != nil {
-						r.log.Warn("checkpoint job", slog.Any("err", err))
-					}
+					r.checkpoint()
 				}
 			}
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// checkpoint records the job with its counters as they are now, so that a
+// process killed later loses only what it counted since. Checkpoints are
+// written one at a time, so the record's counters never go back.
+func (r *run) checkpoint() {
+	r.checkpointMu.Lock()
+	defer r.checkpointMu.Unlock()
+	j := *r.job
+	r.c.into(&j.Counters)
+	if err := r.e.DB.UpdateJob(&j); err != nil {
+		r.log.Warn("checkpoint job", slog.Any("err", err))
+	}
 }
 
 func (r *run) snapshot() Progress {

@@ -11,6 +11,8 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/ferrysync/ferry/remote"
@@ -177,6 +179,7 @@ func (r *run) transfer(ctx context.Context, src remote.ObjectInfo, resumed *resu
 		}
 		return state.FileEntry{}, destErr{err}
 	}
+	r.c.bytesSent.Add(cr.n)
 	sum := hex.EncodeToString(h.Sum(nil))
 	return r.verified(ctx, src, put, sum)
 }
@@ -255,8 +258,9 @@ func hashObject(ctx context.Context, s remote.Store, key string) (string, error)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// transferResumable uploads a large file in parts, recording every finished
-// part in the state database so that a killed job continues where it was.
+// transferResumable uploads a large file in parts, recording every part in
+// the state database as it finishes, so that a killed job continues where it
+// was: it sends only the parts the destination does not hold.
 func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, src remote.ObjectInfo, resumed *resumeNote) (state.FileEntry, error) {
 	db := r.e.DB
 	partSize := rp.PartSize()
@@ -265,15 +269,31 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 		return state.FileEntry{}, fmt.Errorf("read upload record: %w", err)
 	}
 	h := sha256.New()
+	// No hash state: part 1 is not recorded yet, the hash starts afresh.
 	if ok && (up.Size != src.Size || !up.ModTime.Equal(src.ModTime) || up.PartSize != partSize ||
-		h.(encoding.BinaryUnmarshaler).UnmarshalBinary(up.SourceSHA256State) != nil) {
+		(len(up.SourceSHA256State) > 0 && h.(encoding.BinaryUnmarshaler).UnmarshalBinary(up.SourceSHA256State) != nil)) {
 		r.log.Info("discarding an upload that can no longer be used", slog.String("path", src.Key))
 		r.abortUpload(ctx, rp, up)
 		ok = false
 		h.Reset()
 	}
+	var held map[int]state.UploadPart
+	if ok {
+		held, err = r.heldParts(ctx, rp, src, up)
+		if errors.Is(err, remote.ErrNotExist) && isDestErr(err) && ctx.Err() == nil {
+			// The store forgot the upload (expired, or aborted by a
+			// lifecycle rule): start over.
+			r.log.Info("the destination no longer has the upload; starting over", slog.String("path", src.Key))
+			_ = db.DeleteUpload(r.p.Name, src.Key)
+			ok = false
+			h.Reset()
+		} else if err != nil {
+			return state.FileEntry{}, err
+		}
+	}
 	var pre *prehash
 	if !ok {
+		held = nil
 		meta := remote.PutMeta{ModTime: src.ModTime}
 		if l, isLocal := r.p.Source.(remote.Local); isLocal && l.IsLocal() {
 			// Hashing a local file first is cheap next to the upload, and
@@ -298,16 +318,16 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 			return state.FileEntry{}, fmt.Errorf("record upload: %w", err)
 		}
 	}
-	var offset int64
-	for _, p := range up.Parts {
-		offset += p.Size
+	var heldBytes int64
+	for _, p := range held {
+		heldBytes += p.Size
 	}
-	r.noteResumed(resumed, offset, !ok)
-	if offset > 0 {
-		r.log.Info("resuming upload", slog.String("path", src.Key), slog.Int64("offset", offset),
-			slog.Int("parts", len(up.Parts)))
+	r.noteResumed(resumed, heldBytes, !ok)
+	if heldBytes > 0 {
+		r.log.Info("resuming upload", slog.String("path", src.Key), slog.Int64("held", heldBytes),
+			slog.Int("parts", len(held)))
 	}
-	if err := r.uploadParts(ctx, rp, src, up, offset, h, pre); err != nil {
+	if err := r.uploadParts(ctx, rp, src, up, held, h, pre); err != nil {
 		return state.FileEntry{}, err
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
@@ -340,6 +360,85 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 		r.log.Warn("forget finished upload", slog.Any("err", err))
 	}
 	return r.verified(ctx, src, put, sum)
+}
+
+// heldParts returns the parts of the recorded upload up that need not be
+// sent again, by number. A store that is a remote.PartLister is asked which
+// parts it holds; a part counts when the store holds it with the part's size
+// and its SHA-256 — the one recorded, or for a part the record lacks (the
+// process died between the store's answer and the record) the source part's
+// — or, when the store keeps no SHA-256, the recorded ETag. A recorded part
+// the store lacks is left out, to be sent again. A store that cannot list is
+// trusted to hold every recorded part. An upload the store no longer knows
+// is a destErr wrapping remote.ErrNotExist.
+func (r *run) heldParts(ctx context.Context, rp remote.ResumablePutter, src remote.ObjectInfo, up *state.Upload) (map[int]state.UploadPart, error) {
+	recorded := make(map[int]state.UploadPart, len(up.Parts))
+	for _, p := range up.Parts {
+		recorded[p.Number] = p
+	}
+	pl, ok := rp.(remote.PartLister)
+	if !ok {
+		return recorded, nil
+	}
+	listed, err := pl.ListParts(ctx, src.Key, up.UploadID)
+	if err != nil {
+		return nil, destErr{fmt.Errorf("list parts of upload %s: %w", up.UploadID, err)}
+	}
+	held := make(map[int]state.UploadPart, len(listed))
+	unrecorded := false
+	for _, lp := range listed {
+		off := int64(lp.Number-1) * up.PartSize
+		if lp.Number < 1 || off >= src.Size || lp.Size != min(up.PartSize, src.Size-off) {
+			continue
+		}
+		p := state.UploadPart{Number: lp.Number, Size: lp.Size, SHA256: lp.SHA256, ETag: lp.ETag}
+		rec, isRec := recorded[lp.Number]
+		switch {
+		case lp.SHA256 != "" && isRec && rec.SHA256 != "":
+			if rec.SHA256 == lp.SHA256 {
+				held[lp.Number] = p
+			}
+		case lp.SHA256 != "":
+			sum, err := r.hashRange(ctx, src.Key, off, lp.Size)
+			if err != nil {
+				return nil, err
+			}
+			if sum != lp.SHA256 {
+				break
+			}
+			held[lp.Number] = p
+			if !isRec && r.resume {
+				// Sent by an earlier attempt of this job that died
+				// before it could count it.
+				r.c.bytesSent.Add(p.Size)
+				unrecorded = true
+			}
+		case isRec && rec.ETag == lp.ETag:
+			p.SHA256 = rec.SHA256
+			held[lp.Number] = p
+		}
+	}
+	if unrecorded {
+		r.checkpoint()
+	}
+	return held, nil
+}
+
+// hashRange returns the hex SHA-256 of size bytes of the source file key
+// from off; fewer bytes is errSourceChanged.
+func (r *run) hashRange(ctx context.Context, key string, off, size int64) (string, error) {
+	rc, err := r.p.Source.Open(ctx, key, off, size)
+	if err != nil {
+		return "", fmt.Errorf("open source: %w", err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if n, err := io.Copy(h, rc); err != nil {
+		return "", fmt.Errorf("read source: %w", err)
+	} else if n != size {
+		return "", fmt.Errorf("%w (%d bytes at %d, want %d)", errSourceChanged, n, off, size)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func (r *run) abortUpload(ctx context.Context, rp remote.ResumablePutter, up *state.Upload) {
@@ -381,10 +480,9 @@ const partsPerFile = 4
 
 // partResult is one finished part upload.
 type partResult struct {
-	n     int
-	part  remote.Part
-	state []byte // the source hash state after this part
-	err   error
+	n    int
+	part remote.Part
+	err  error
 }
 
 // prehash is what a pass over a source file before its upload computes:
@@ -450,16 +548,81 @@ func (r *run) prehash(ctx context.Context, src remote.ObjectInfo, partSize int64
 	return pre, nil
 }
 
-// uploadParts sends the parts of src from offset on, partsPerFile at once
+// uploadParts sends the parts of src that held lacks, partsPerFile at once
 // (and at most Engine.partSlots across the engine, which bounds memory: each
-// part in flight holds one part-size buffer). The source is read and hashed
-// in order — or, with pre, not hashed again: each part goes out with the
-// SHA-256 pre says it has, which the store checks. Parts may finish out of
-// order, but the upload record only ever grows by the contiguous run of
-// finished parts, with the hash state as of the last of them, so a resume
-// after a kill is exact.
-func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src remote.ObjectInfo, up *state.Upload, offset int64, h hash.Hash, pre *prehash) error {
+// part in flight holds one part-size buffer), and leaves every part of the
+// upload in up.Parts. Each part is recorded in the state database as it
+// finishes, in any order, so that a resume after a kill sends only what is
+// missing.
+//
+// The source is read in order from the end of the run of parts, from 1, that
+// the record's hash state covers (or from an earlier part to send again),
+// and hashed into h — or, with pre, not hashed again: each part goes out
+// with the SHA-256 pre says it has, which the store checks. Parts held are
+// read for the hash but not sent. The record's hash state always covers the
+// longest run of recorded parts from 1: a record that lengthens the run
+// carries the state as of its new end.
+func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src remote.ObjectInfo, up *state.Upload, held map[int]state.UploadPart, h hash.Hash, pre *prehash) error {
 	db := r.e.DB
+	last := int((src.Size + up.PartSize - 1) / up.PartSize)
+	done := make(map[int]state.UploadPart, last) // parts the store holds
+	recorded := make(map[int]state.UploadPart, len(up.Parts))
+	for _, p := range up.Parts {
+		recorded[p.Number] = p
+	}
+	hashed := 0 // the record's hash state covers parts 1 to hashed
+	for {
+		if _, ok := recorded[hashed+1]; !ok {
+			break
+		}
+		hashed++
+	}
+	first := hashed + 1 // the first part to read
+	for n, p := range held {
+		done[n] = p
+	}
+	for n := 1; n <= hashed; n++ {
+		if _, ok := done[n]; !ok {
+			first = n
+			break
+		}
+	}
+	states := map[int][]byte{} // the source hash state after part n, once read (n > hashed)
+	vanished, changed := false, false
+	// record notes a part the store holds, and records it when the record
+	// lacks it or when it lengthens the hashed run.
+	record := func(p state.UploadPart) error {
+		done[p.Number] = p
+		var st []byte
+		for {
+			if _, ok := done[hashed+1]; !ok {
+				break
+			}
+			next, ok := states[hashed+1]
+			if !ok {
+				break
+			}
+			delete(states, hashed+1)
+			hashed++
+			st = next
+		}
+		if rec, ok := recorded[p.Number]; (ok && rec == p && st == nil) || vanished || changed {
+			return nil
+		}
+		recorded[p.Number] = p
+		return db.PutUploadPart(up.Plan, up.Key, up.UploadID, p, st)
+	}
+	defer func() {
+		up.Parts = up.Parts[:0]
+		for _, n := range slices.Sorted(maps.Keys(done)) {
+			up.Parts = append(up.Parts, done[n])
+		}
+	}()
+	if first > last {
+		return nil
+	}
+
+	offset := int64(first-1) * up.PartSize
 	rc, err := r.p.Source.Open(ctx, src.Key, offset, -1)
 	if err != nil {
 		return fmt.Errorf("open source: %w", err)
@@ -469,59 +632,89 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 	defer cancel()
 	slots := r.e.slots()
 	perFile := min(max(partsPerFile, r.p.Workers), cap(slots))
+	readErr := func(n int, err error) error {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w (part %d short)", errSourceChanged, n)
+		}
+		return fmt.Errorf("read source: %w", err)
+	}
+	// hashing is where the bytes of part n go besides a send: into h past
+	// the hashed run, unless pre hashed them already.
+	hashing := func(n int) io.Writer {
+		if n <= hashed || pre != nil {
+			return io.Discard
+		}
+		return h
+	}
+	// keepState keeps the hash state after part n, just read.
+	keepState := func(n int) (err error) {
+		switch {
+		case n <= hashed:
+		case pre != nil:
+			states[n] = pre.states[n-1]
+		default:
+			states[n], err = h.(encoding.BinaryMarshaler).MarshalBinary()
+		}
+		return err
+	}
 
 	results := make(chan partResult, perFile)
-	finished := map[int]partResult{}
-	nextCommit := len(up.Parts) + 1
-	n := nextCommit
+	n := first
 	inflight := 0
-	vanished, changed := false, false
 	var firstErr error
 	for {
 		// Start parts while there is room and work.
-		// The window of started parts past the recorded run is bounded
-		// too, not only those in flight: a slow part must not let later
-		// ones run far ahead, or a kill would lose (and resend) them all.
-		for firstErr == nil && offset < src.Size && inflight < perFile && n-nextCommit < perFile {
+		for firstErr == nil && n <= last && inflight < perFile {
+			size := min(up.PartSize, src.Size-offset)
+			if p, ok := done[n]; ok {
+				// Held: read for the hash only.
+				if _, err := io.CopyN(hashing(n), rc, size); err != nil {
+					firstErr = readErr(n, err)
+				} else if err := keepState(n); err != nil {
+					firstErr = err
+				} else if err := record(p); err != nil {
+					firstErr = fmt.Errorf("record upload progress: %w", err)
+				}
+				if firstErr != nil {
+					cancel()
+					break
+				}
+				offset += size
+				n++
+				continue
+			}
 			select {
 			case slots <- struct{}{}:
 			case <-uctx.Done():
 				firstErr = uctx.Err()
 				continue
 			}
-			size := min(up.PartSize, src.Size-offset)
 			buf := r.e.partBuf(size)
-			if _, err := io.ReadFull(rc, buf); err != nil {
+			_, err := io.ReadFull(rc, buf)
+			if err != nil {
+				err = readErr(n, err)
+			} else {
+				hashing(n).Write(buf)
+				err = keepState(n)
+			}
+			if err != nil {
 				r.e.freePartBuf(buf)
 				<-slots
-				if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-					firstErr = fmt.Errorf("%w (part %d short)", errSourceChanged, n)
-				} else {
-					firstErr = fmt.Errorf("read source: %w", err)
-				}
+				firstErr = err
 				cancel()
 				break
 			}
-			var st []byte
 			partSum := ""
 			if pre != nil {
-				partSum, st = pre.parts[n-1], pre.states[n-1]
-			} else {
-				h.Write(buf)
-				if st, err = h.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
-					r.e.freePartBuf(buf)
-					<-slots
-					firstErr = err
-					break
-				}
+				partSum = pre.parts[n-1]
 			}
 			inflight++
-			go func(n int, data []byte, st []byte) {
+			go func(n int, data []byte) {
 				defer func() { r.e.freePartBuf(data); <-slots }()
 				// A *bytes.Buffer lets a store take the bytes without a copy.
 				part, err := rp.UploadPart(uctx, src.Key, up.UploadID, n, bytes.NewBuffer(data), int64(len(data)), partSum)
-				results <- partResult{n: n, part: part, state: st, err: err}
-			}(n, buf, st)
+				results <- partResult{n: n, part: part, err: err}
+			}(n, buf)
 			offset += size
 			n++
 		}
@@ -554,34 +747,18 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 			continue
 		}
 		r.c.bytesMoved.Add(res.part.Size)
-		finished[res.n] = res
-		grew := false
-		for {
-			f, ok := finished[nextCommit]
-			if !ok {
-				break
-			}
-			delete(finished, nextCommit)
-			up.Parts = append(up.Parts, state.UploadPart{Number: f.part.Number, Size: f.part.Size, SHA256: f.part.SHA256, ETag: f.part.ETag})
-			up.SourceSHA256State = f.state
-			nextCommit++
-			grew = true
-		}
+		r.c.bytesSent.Add(res.part.Size)
 		// Parts the store accepted are recorded even after another part
 		// failed: they are done, and a resume need not send them again.
-		if grew && !vanished && !changed {
-			if err := db.PutUpload(up); err != nil && firstErr == nil {
-				firstErr = fmt.Errorf("record upload progress: %w", err)
-				cancel()
-			}
+		p := state.UploadPart{Number: res.part.Number, Size: res.part.Size, SHA256: res.part.SHA256, ETag: res.part.ETag}
+		if err := record(p); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("record upload progress: %w", err)
+			cancel()
 		}
+		// The part is recorded; so is the job's count of bytes sent.
+		r.checkpoint()
 	}
 	if firstErr != nil {
-		// Parts beyond the recorded run are re-sent on resume; their bytes
-		// do not count as moved.
-		for _, f := range finished {
-			r.c.bytesMoved.Add(-f.part.Size)
-		}
 		if changed {
 			r.abortUpload(context.WithoutCancel(ctx), rp, up)
 		}

@@ -114,6 +114,10 @@ func printJobCounters(w io.Writer, j *state.Job) {
 	if c.FilesResumed > 0 {
 		fmt.Fprintf(tw, "  …by an earlier attempt\t%s\t%s\n", files(c.FilesResumed), bytesStr(c.BytesResumed))
 	}
+	// What went over the wire, over all attempts: more than transferred
+	// when parts were sent again, less when the job continued an upload
+	// another job began.
+	fmt.Fprintf(tw, "  sent\t\t%s\n", bytesStr(c.BytesSent))
 	fmt.Fprintf(tw, "  unchanged\t%s\t\n", files(c.FilesUnchanged))
 	fmt.Fprintf(tw, "  skipped\t%s\t%s\n", files(c.FilesSkipped), bytesStr(c.BytesSkipped))
 	fmt.Fprintf(tw, "  failed\t%s\t%s\n", files(c.FilesFailed), bytesStr(c.BytesFailed))

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +16,10 @@ import (
 	"github.com/ferrysync/ferry/remote"
 )
 
-var _ remote.ResumablePutter = (*Store)(nil)
+var (
+	_ remote.ResumablePutter = (*Store)(nil)
+	_ remote.PartLister      = (*Store)(nil)
+)
 
 // DefaultPartSize is the PartSize of a new Store.
 const DefaultPartSize = 1 << 20
@@ -106,6 +111,24 @@ func (s *Store) UploadPart(ctx context.Context, key, uploadID string, number int
 	part.ETag = "mem-part-" + strconv.FormatUint(s.gen, 16)
 	up.parts[number] = storedPart{data: data, info: part}
 	return part, nil
+}
+
+// ListParts implements remote.PartLister.
+func (s *Store) ListParts(ctx context.Context, key, uploadID string) ([]remote.Part, error) {
+	if err := remote.CheckKey(ctx, "list parts", key); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	up, err := s.lookup("list parts", key, uploadID)
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]remote.Part, 0, len(up.parts))
+	for _, n := range slices.Sorted(maps.Keys(up.parts)) {
+		parts = append(parts, up.parts[n].info)
+	}
+	return parts, nil
 }
 
 // CompleteUpload implements remote.ResumablePutter. parts must be in

@@ -10,7 +10,10 @@ import (
 // The remote.ResumablePutter methods: thin adapters over MultipartPutter
 // for callers that keep only the key and upload id.
 
-var _ remote.ResumablePutter = (*Store)(nil)
+var (
+	_ remote.ResumablePutter = (*Store)(nil)
+	_ remote.PartLister      = (*Store)(nil)
+)
 
 // InitUpload starts a multipart upload and returns its id.
 func (s *Store) InitUpload(ctx context.Context, key string, meta remote.PutMeta) (string, error) {
@@ -26,6 +29,21 @@ func (s *Store) UploadPart(ctx context.Context, key, uploadID string, number int
 		return remote.Part{}, err
 	}
 	return remote.Part{Number: p.Number, Size: p.Size, ETag: p.ETag, SHA256: p.SHA256}, nil
+}
+
+// ListParts returns the parts the server holds for the upload, with the
+// SHA-256 it verified of each (uploads start with the SHA256 checksum
+// algorithm).
+func (s *Store) ListParts(ctx context.Context, key, uploadID string) ([]remote.Part, error) {
+	ps, err := s.ListMultipartParts(ctx, Upload{Key: key, UploadID: uploadID})
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]remote.Part, len(ps))
+	for i, p := range ps {
+		parts[i] = remote.Part{Number: p.Number, Size: p.Size, ETag: p.ETag, SHA256: p.SHA256}
+	}
+	return parts, nil
 }
 
 // CompleteUpload assembles the parts and records meta.SHA256 with the

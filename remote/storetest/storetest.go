@@ -79,6 +79,7 @@ func Run(t *testing.T, newStore func(t *testing.T) remote.Store, opt Options) {
 		{"DirLister", s.testDirLister},
 		{"CheapListings", s.testCheapListings},
 		{"ResumablePutter", s.testResumablePutter},
+		{"PartLister", s.testPartLister},
 		{"Placer", s.testPlacer},
 	}
 	for _, tt := range tests {
@@ -1258,5 +1259,95 @@ func (s *suite) testResumablePutter(t *testing.T) {
 	}
 	if got := keysOf(list(t, st, "")); !slices.Equal(got, []string{key}) {
 		t.Errorf("List after the uploads = %q, want [%s]", got, key)
+	}
+}
+
+// testPartLister: a resumable store must say which parts it holds, so that a
+// resume after a kill sends only the missing ones. Every ResumablePutter
+// must have it.
+func (s *suite) testPartLister(t *testing.T) {
+	st := s.newStore(t)
+	rp, ok := st.(remote.ResumablePutter)
+	if !ok {
+		t.Skip("the store does not implement remote.ResumablePutter")
+	}
+	pl, ok := st.(remote.PartLister)
+	if !ok {
+		t.Fatal("the store is a remote.ResumablePutter but not a remote.PartLister")
+	}
+	ctx := t.Context()
+	ps := rp.PartSize()
+	const key = "lp/large object"
+	if _, err := pl.ListParts(ctx, "../x", "id"); !errors.Is(err, remote.ErrInvalidKey) {
+		t.Errorf("ListParts(../x) = %v; want ErrInvalidKey", err)
+	}
+	id, err := rp.InitUpload(ctx, key, remote.PutMeta{})
+	if err != nil {
+		t.Fatalf("InitUpload: %v", err)
+	}
+	listed := func(what string, want ...remote.Part) {
+		t.Helper()
+		got, err := pl.ListParts(ctx, key, id)
+		if err != nil {
+			t.Fatalf("ListParts %s: %v", what, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("ListParts %s = %+v; want %+v", what, got, want)
+		}
+		for i, w := range want {
+			g := got[i]
+			if g.Number != w.Number || g.Size != w.Size || g.ETag != w.ETag || (g.SHA256 != "" && g.SHA256 != w.SHA256) {
+				t.Errorf("ListParts %s: part %+v; want %+v", what, g, w)
+			}
+			if g.SHA256 == "" && !s.opt.SkipSHA256 {
+				t.Errorf("ListParts %s: part %d has no SHA-256", what, g.Number)
+			}
+		}
+	}
+	listed("of a new upload")
+
+	// Parts finish in any order; the listing is in number order.
+	data := [][]byte{patternBytes(21, ps), patternBytes(22, ps), patternBytes(23, 777)}
+	up := func(n int, b []byte) remote.Part {
+		t.Helper()
+		p, err := rp.UploadPart(ctx, key, id, n, bytes.NewReader(b), int64(len(b)), "")
+		if err != nil {
+			t.Fatalf("UploadPart(%d): %v", n, err)
+		}
+		return p
+	}
+	p3 := up(3, data[2])
+	p1 := up(1, data[0])
+	listed("after parts 3 and 1", p1, p3)
+	// A part sent again is listed once, as last sent.
+	p1 = up(1, data[0])
+	p2 := up(2, data[1])
+	listed("after part 1 again and part 2", p1, p2, p3)
+
+	// The parts listed are the ones to complete with.
+	got, err := pl.ListParts(ctx, key, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := hashOf(slices.Concat(data...))
+	if _, err := rp.CompleteUpload(ctx, key, id, got, remote.PutMeta{SHA256: whole}); err != nil {
+		t.Fatalf("CompleteUpload with the listed parts: %v", err)
+	}
+	if n, sum := readHash(t, st, key, 0, -1); n != 2*ps+777 || sum != whole {
+		t.Errorf("read back %d bytes with sha256 %s, want %d with %s", n, sum, 2*ps+777, whole)
+	}
+	if _, err := pl.ListParts(ctx, key, id); !errors.Is(err, remote.ErrNotExist) {
+		t.Errorf("ListParts of a completed upload = %v; want ErrNotExist", err)
+	}
+
+	id2, err := rp.InitUpload(ctx, "lp/aborted", remote.PutMeta{})
+	if err != nil {
+		t.Fatalf("InitUpload: %v", err)
+	}
+	if err := rp.AbortUpload(ctx, "lp/aborted", id2); err != nil {
+		t.Fatalf("AbortUpload: %v", err)
+	}
+	if _, err := pl.ListParts(ctx, "lp/aborted", id2); !errors.Is(err, remote.ErrNotExist) {
+		t.Errorf("ListParts of an aborted upload = %v; want ErrNotExist", err)
 	}
 }
