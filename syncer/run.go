@@ -54,7 +54,7 @@ type run struct {
 	look *destLookup
 
 	srcPlace *remote.Place // where the source is, when its store says
-	brk  *breaker // set by execute
+	brk      *breaker      // set by execute
 
 	fatal   error // the job-level failure, if any
 	drained bool  // stopped by RunOptions.Drain
