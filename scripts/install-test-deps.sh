@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests use, from Debian, when missing:
 # fuse3 (fusermount3, for the FUSE mount tests), rsync (a mount test
-# copies with it) and util-linux (setpriv). Idempotent; needs root (or sudo) only when installing.
+# copies with it) and util-linux (setpriv). Idempotent; needs root (or
+# sudo) only when installing.
 set -euo pipefail
 need=()
 command -v fusermount3 >/dev/null || need+=(fuse3)
