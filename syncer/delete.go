@@ -156,7 +156,11 @@ func (r *run) scanVictims(ctx context.Context) ([]string, int64, error) {
 			return fmt.Errorf("list source: %w", err)
 		case skipped != nil:
 			kept.add(skipped)
-			r.skip(d.Key, d.Size, fmt.Sprintf("not deleted: the source has %s but could not read it (%s)", skipped.Key, skipped.SkipReason))
+			if skipped.Key != d.Key {
+				// The entry itself is on the skipped list already, from the
+				// scan; a file under it gets a line of its own.
+				r.skip(d.Key, d.Size, fmt.Sprintf("not deleted: the source has %s but could not read it (%s)", skipped.Key, skipped.SkipReason))
+			}
 		case !found:
 			victims = append(victims, d.Key)
 		}

@@ -233,6 +233,7 @@ func TestDeleteNeverRemovesWhatTheSourceHas(t *testing.T) {
 			}
 			e, db := itEngine(t)
 			j := itRun(t, e, &Plan{Name: "p", Source: itLocal(t, tr.dir), Dest: dst, Delete: true, MaxDelete: DeleteLimit{Percent: 100}})
+			itOneListEach(t, db, j)
 			keys, _ := itKeys(t, dst)
 			have := map[string]bool{}
 			for _, k := range keys {
