@@ -298,9 +298,12 @@ func (s *Store) createTemp(dir string) (f *os.File, name, created string, err er
 			if created == "" {
 				created = c
 			}
-			if err != nil {
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, "", created, err
 			}
+			// ENOENT: a concurrent Delete removed a parent as it became
+			// empty, between two of mkdirs' steps; the next attempt
+			// creates it again.
 		default:
 			return nil, "", created, err
 		}
