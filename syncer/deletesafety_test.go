@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ferrysync/ferry/internal/testenv"
 	"github.com/ferrysync/ferry/remote"
@@ -172,11 +171,7 @@ func TestDeleteNeverRemovesWhatTheSourceHas(t *testing.T) {
 	if testenv.Unprivileged(t) {
 		return
 	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("FERRY_TEST_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (FERRY_TEST_SEED=%d repeats this run)", seed, seed)
+	seed := testenv.Seed(t)
 	srv := testenv.SharedMinIO(t)
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	for round := range 40 {

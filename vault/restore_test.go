@@ -12,7 +12,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -206,14 +205,7 @@ func TestFailedRestoreLeavesOldFiles(t *testing.T) {
 // byte are in Failed (each with its old content kept), and no temporary
 // file is left. FERRY_TEST_SEED replays a run.
 func TestRestoreRandomDamage(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("FERRY_TEST_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("FERRY_TEST_SEED: %v", err)
-		}
-	}
-	t.Logf("seed %d (FERRY_TEST_SEED=%d replays it)", seed, seed)
+	seed := testenv.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	dirs := []string{"", "d/", "d/e/", "f/"}
 	for round := range 10 {

@@ -652,14 +652,7 @@ func TestKillFiveTimesResendsLittle(t *testing.T) {
 		t.Skip("-short: builds and runs the ferry binary")
 	}
 	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("FERRY_TEST_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("FERRY_TEST_SEED=%q: %v", s, err)
-		}
-	}
-	t.Logf("seed %d (FERRY_TEST_SEED=%d replays these kill points)", seed, seed)
+	seed := testenv.Seed(t)
 	rnd := rand.New(rand.NewPCG(seed, 0))
 
 	px := newKTProxy(t, testenv.SharedMinIO(t))
