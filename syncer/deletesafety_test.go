@@ -545,3 +545,49 @@ func TestOverlapRefusedWhenSymlinkMovesAfterOpen(t *testing.T) {
 		}
 	}
 }
+
+// A symlinked directory in a local destination is not written through
+// either: a copy of loop/a.txt into a destination holding "loop -> ."
+// must not land on a.txt, and one of alias/a.txt must not replace
+// real/a.txt through "alias -> real". The file is failed, naming the
+// symlink; the job is partial and so deletes nothing.
+func TestCopiesDoNotFollowDestinationSymlinks(t *testing.T) {
+	for _, tt := range []struct {
+		name, link, target string
+		src                map[string]string
+		keep               map[string]string // destination file → content it must keep
+	}{
+		{"loop", "loop", ".", map[string]string{"a.txt": "A", "loop/a.txt": "LOOP"}, map[string]string{"a.txt": "A"}},
+		{"alias", "alias", "real", map[string]string{"alias/a.txt": "fromsrc", "f1": "1", "f2": "2"}, map[string]string{"real/a.txt": "precious"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src, dst := t.TempDir(), t.TempDir()
+			for k, v := range tt.src {
+				dsWrite(src, k, []byte(v))
+			}
+			for k, v := range tt.keep {
+				if tt.src[k] != v {
+					dsWrite(dst, k, []byte(v))
+				}
+			}
+			if err := os.Symlink(tt.target, filepath.Join(dst, tt.link)); err != nil {
+				t.Fatal(err)
+			}
+			e, db := itEngine(t)
+			j := itRun(t, e, &Plan{Name: "p", Source: itLocal(t, src), Dest: itLocal(t, dst), Delete: true, MaxDelete: DeleteLimit{Percent: 100}})
+			itWantStatus(t, j, state.JobPartial)
+			for k, v := range tt.keep {
+				if b, err := os.ReadFile(filepath.Join(dst, k)); err != nil || string(b) != v {
+					t.Errorf("destination %s = %q, %v; want %q (written or deleted through the symlink)", k, b, err, v)
+				}
+			}
+			failed := itRecords(t, db, j, state.ListFailed)
+			if r, ok := failed[tt.link+"/a.txt"]; !ok || !strings.Contains(r.Reason, "symlink") {
+				t.Errorf("failed list %v; want %s/a.txt with the symlink named", failed, tt.link)
+			}
+			if fi, err := os.Lstat(filepath.Join(dst, tt.link)); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+				t.Errorf("%s: %v, %v; want the symlink left alone", tt.link, fi, err)
+			}
+		})
+	}
+}

@@ -144,6 +144,9 @@ func (s *Store) Stat(ctx context.Context, key string) (remote.ObjectInfo, error)
 	if err := remote.CheckKey(ctx, "stat", key); err != nil {
 		return remote.ObjectInfo{}, err
 	}
+	if err := s.checkParents("stat", key); err != nil {
+		return remote.ObjectInfo{}, err
+	}
 	fi, err := s.root.Stat(key)
 	if err != nil {
 		return remote.ObjectInfo{}, mapErr("stat", key, err)
@@ -218,6 +221,9 @@ func (s *Store) Open(ctx context.Context, key string, offset, length int64) (io.
 
 // openObject opens the regular file at key for reading.
 func (s *Store) openObject(op, key string) (*os.File, fs.FileInfo, error) {
+	if err := s.checkParents(op, key); err != nil {
+		return nil, nil, err
+	}
 	// O_NONBLOCK: opening a named pipe must not wait for a writer; it has
 	// no effect on regular files.
 	f, err := s.root.OpenFile(key, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -260,6 +266,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, me
 	}
 	if err := s.CheckName(key); err != nil {
 		return remote.ObjectInfo{}, fmt.Errorf("put: %w", err)
+	}
+	if err := s.checkParents("put", key); err != nil {
+		return remote.ObjectInfo{}, err
 	}
 	dir := path.Dir(key)
 	f, tmp, created, err := s.createTemp(dir)
@@ -451,6 +460,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := remote.CheckKey(ctx, "delete", key); err != nil {
 		return err
 	}
+	if err := s.checkParents("delete", key); err != nil {
+		return err
+	}
 	fi, err := s.root.Lstat(key)
 	if err != nil {
 		if err := mapErr("delete", key, err); !errors.Is(err, remote.ErrNotExist) {
@@ -473,9 +485,40 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// checkParents refuses key when a directory on its way is a symlink,
+// with an error wrapping errSymlinkParent. The store's objects are the
+// files reached without going through a symlinked directory (List never
+// enters one), so nothing is read, written or deleted through a link: a
+// sync into a destination holding "loop -> ." must not write loop/a.txt
+// over a.txt. A parent missing or not a directory is left to the
+// operation (Put creates it; the others find nothing). This checks the
+// directories as they are now; Delete also opens them without following
+// symlinks, so that a parent replaced meanwhile cannot redirect it.
+func (s *Store) checkParents(op, key string) error {
+	for i := 0; i < len(key); i++ {
+		if key[i] != '/' {
+			continue
+		}
+		dir := key[:i]
+		fi, err := s.root.Lstat(dir)
+		switch {
+		case err != nil:
+			if err := mapErr(op, key, err); !errors.Is(err, remote.ErrNotExist) {
+				return err
+			}
+			return nil
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return fmt.Errorf("%s %s: %s: %w", op, key, dir, errSymlinkParent)
+		case !fi.IsDir():
+			return nil
+		}
+	}
+	return nil
+}
+
 // errSymlinkParent: a parent directory of the key is a symlink, which the
 // store does not delete through.
-var errSymlinkParent = errors.New("a parent directory is a symlink; the local store never deletes through a symlink")
+var errSymlinkParent = errors.New("a parent directory is a symlink; the local store never reads, writes or deletes through a symlinked directory")
 
 // parentErr describes the failure to open the parent directory dir
 // (relative to r) on the way to a file without following symlinks.

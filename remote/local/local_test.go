@@ -255,10 +255,20 @@ func TestSymlinksInsideRoot(t *testing.T) {
 	if err != nil || !slices.Contains(dirEntries, "dir-link/") {
 		t.Errorf("ListDir skipped entries = %q, %v; want dir-link/ among them", dirEntries, err)
 	}
-	// Through the link, Stat and Open see the target.
-	info, err := s.Stat(ctx(t), "dir-link/sub/deep")
-	if err != nil || info.Size != 4 {
-		t.Errorf("Stat through a directory symlink = %+v, %v", info, err)
+	// Nothing is read or written through a directory symlink either: the
+	// store's objects are what its listing shows.
+	if info, err := s.Stat(ctx(t), "dir-link/sub/deep"); err == nil {
+		t.Errorf("Stat through a directory symlink = %+v; want a refusal", info)
+	}
+	if rc, err := s.Open(ctx(t), "dir-link/sub/deep", 0, -1); err == nil {
+		rc.Close()
+		t.Error("Open through a directory symlink succeeded; want a refusal")
+	}
+	if _, err := s.Put(ctx(t), "dir-link/sub/deep", strings.NewReader("over"), 4, remote.PutMeta{}); err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("Put through a directory symlink = %v; want a refusal naming the symlink", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "real", "sub", "deep")); err != nil || string(b) != "deep" {
+		t.Errorf("real/sub/deep = %q, %v; a Put went through the symlink", b, err)
 	}
 	// Delete of a symlink removes the link, not the target.
 	if err := s.Delete(ctx(t), "file-link"); err != nil {
