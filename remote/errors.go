@@ -19,6 +19,10 @@ var (
 	// ErrChecksum: the content the store received does not hash to the
 	// checksum the caller gave.
 	ErrChecksum = errors.New("checksum mismatch")
+	// ErrSymlinkParent: a directory on the key's way is a symlink, which
+	// the store does not follow (a local store's listing never enters one,
+	// and nothing is read, written or deleted through one).
+	ErrSymlinkParent = errors.New("a parent directory is a symlink; the local store never reads, writes or deletes through a symlinked directory")
 	// ErrUnreachable: the store could not be reached: no connection could
 	// be made (refused, no route, unknown host), or the connection broke or
 	// stalled before the store answered. It says nothing of the object: the

@@ -591,3 +591,30 @@ func TestCopiesDoNotFollowDestinationSymlinks(t *testing.T) {
 		})
 	}
 }
+
+// A change set naming paths under a symlinked source directory treats them
+// as a scan does: the upsert is skipped (not copied through the link) and
+// the delete is not carried out (the source cannot say the file is gone).
+func TestChangesUnderSourceSymlinkedDirectory(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	dsWrite(src, "real/a.txt", []byte("a"))
+	dsWrite(dst, "alias/b.txt", []byte("b"))
+	if err := os.Symlink("real", filepath.Join(src, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	e, db := itEngine(t)
+	p := &Plan{Name: "p", Source: itLocal(t, src), Dest: itLocal(t, dst), Delete: true, MaxDelete: DeleteLimit{Percent: 100}}
+	j, err := e.Run(t.Context(), p, RunOptions{Trigger: "test", Changes: &ChangeSet{Origin: "test", Upserts: []string{"alias/a.txt"}, Deletes: []string{"alias/b.txt"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := itRecords(t, db, j, state.ListSkipped)["alias/a.txt"]; !ok || !strings.Contains(r.Reason, "symlink") {
+		t.Errorf("alias/a.txt: skipped %+v; want it skipped, naming the symlink", r)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "alias", "a.txt")); err == nil {
+		t.Error("alias/a.txt was copied through the source's symlink")
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "alias", "b.txt")); err != nil || string(b) != "b" {
+		t.Errorf("alias/b.txt = %q, %v; want it kept", b, err)
+	}
+}

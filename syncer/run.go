@@ -291,6 +291,10 @@ func (r *run) considerKey(ctx context.Context, sl *slicer, key string, vanishedI
 		return ctx.Err()
 	case errors.Is(err, remote.ErrNotExist) && vanishedIsSkip:
 		r.skip(key, 0, "no longer exists at the source")
+	case errors.Is(err, remote.ErrSymlinkParent):
+		// As a scan, which reports the symlinked directory and never
+		// enters it.
+		r.skip(key, 0, "not copied: "+err.Error())
 	case errors.Is(err, remote.ErrNotExist):
 		r.failFile(key, 0, "no such file at the source")
 	default:

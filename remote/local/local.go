@@ -516,9 +516,8 @@ func (s *Store) checkParents(op, key string) error {
 	return nil
 }
 
-// errSymlinkParent: a parent directory of the key is a symlink, which the
-// store does not delete through.
-var errSymlinkParent = errors.New("a parent directory is a symlink; the local store never reads, writes or deletes through a symlinked directory")
+// errSymlinkParent: a parent directory of the key is a symlink.
+var errSymlinkParent = remote.ErrSymlinkParent
 
 // parentErr describes the failure to open the parent directory dir
 // (relative to r) on the way to a file without following symlinks.
