@@ -217,6 +217,9 @@ func runBackupCreate(ctx context.Context, g *globalOptions, o *backupCreateOptio
 	if err != nil {
 		return err
 	}
+	if err := s.makeCacheDir(); err != nil {
+		return err
+	}
 	bar := newByteBar(g.stderr, !g.json)
 	var mu sync.Mutex // Skipped is called from several goroutines
 	var skipped []string
@@ -403,7 +406,11 @@ func (s *vaultSession) replicationHistory(ctx context.Context, id string) ([]*va
 		}
 		all = append(all, rs...)
 	}
-	db, err := vault.DBReplications(s.db)
+	sdb, err := s.stateDB(false)
+	if err != nil {
+		return nil, err
+	}
+	db, err := vault.DBReplications(sdb)
 	if err != nil {
 		return nil, err
 	}
@@ -440,6 +447,9 @@ was writing; the next restore into the same directories removes them.`,
 			ctx := cmd.Context()
 			if workers < 1 {
 				return usageErrorf("--workers %d: must be at least 1", workers)
+			}
+			if _, err := vault.RestorePathKey(path); err != nil {
+				return usageError{err}
 			}
 			s, v, m, err := g.openBackup(ctx, args[0], vaultName)
 			if err != nil {
@@ -615,12 +625,16 @@ from; replicating what the destination already has is a skip.`,
 			}
 			// A replication of the same backup that a killed ferry left
 			// behind is resumed under its record.
-			resume, err := vault.Interrupted(s.db, m.ID, src, dst)
+			db, err := s.stateDB(true)
+			if err != nil {
+				return err
+			}
+			resume, err := vault.Interrupted(db, m.ID, src, dst)
 			if err != nil {
 				return err
 			}
 			bar := newByteBar(g.stderr, !g.json)
-			rec, err := vault.Replicate(ctx, src, m.ID, dst, vault.ReplicateOptions{DB: s.db, Workers: workers, RecordID: resume,
+			rec, err := vault.Replicate(ctx, src, m.ID, dst, vault.ReplicateOptions{DB: db, Workers: workers, RecordID: resume,
 				Progress: func(p vault.ReplicateProgress) {
 					bar.set(fmt.Sprintf("replicate: %d/%d chunks", p.ChunksDone, p.ChunksTotal), p.BytesDone, p.BytesTotal)
 				}})
