@@ -254,7 +254,7 @@ func runBackupCreate(ctx context.Context, g *globalOptions, o *backupCreateOptio
 	fmt.Fprintf(g.text(), "  uploaded %s in %s (backup references %s, %s)\n",
 		bytesStr(st.NewBytes), nounStr(st.NewChunks, "new chunk", "new chunks"), nounStr(st.Chunks, "chunk", "chunks"), bytesStr(st.StoredBytes))
 	if len(skipped) > 0 {
-		fmt.Fprintf(g.text(), "  %d entries not backed up:\n", len(skipped))
+		fmt.Fprintf(g.text(), "  %s not backed up:\n", nounStr(int64(len(skipped)), "entry", "entries"))
 		slices.Sort(skipped)
 		for _, line := range skipped {
 			fmt.Fprintf(g.text(), "    %s\n", line)
@@ -320,7 +320,7 @@ func newBackupListCommand(g *globalOptions) *cobra.Command {
 			}
 			if perr == nil && len(failed) > 0 {
 				// Printed above; the exit code says the list is incomplete.
-				perr = &exitError{code: exitUnavailable, err: fmt.Errorf("%d of %d vaults could not be read", len(failed), len(names)), silent: true}
+				perr = &exitError{code: exitUnavailable, err: fmt.Errorf("%d of %s could not be read", len(failed), nounStr(int64(len(names)), "vault", "vaults")), silent: true}
 			}
 			return perr
 		},
@@ -485,7 +485,7 @@ was writing; the next restore into the same directories removes them.`,
 				}
 			}
 			if err != nil {
-				return &exitError{code: exitPartial, err: fmt.Errorf("backup %s: %d of its entries were not restored", m.ID, len(st.Failed)), silent: !g.json}
+				return &exitError{code: exitPartial, err: fmt.Errorf("backup %s: %s not restored", m.ID, nounStr(int64(len(st.Failed)), "entry was", "entries were")), silent: !g.json}
 			}
 			return nil
 		},
@@ -535,7 +535,7 @@ longer replicates. Exits 1 when anything is wrong.`,
 				if rep.OK() {
 					fmt.Fprintf(g.text(), "Backup %s in vault %s: %s OK (%s chunks, %s).\n", m.ID, v.Name(), what, countStr(rep.Chunks), bytesStr(rep.Bytes))
 				} else {
-					fmt.Fprintf(g.text(), "Backup %s in vault %s is damaged: %d problems.\n", m.ID, v.Name(), len(rep.Problems))
+					fmt.Fprintf(g.text(), "Backup %s in vault %s is damaged: %s.\n", m.ID, v.Name(), nounStr(int64(len(rep.Problems)), "problem", "problems"))
 					for _, p := range rep.Problems {
 						fmt.Fprintf(g.text(), "  %s\n", p)
 					}

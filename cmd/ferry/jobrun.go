@@ -143,12 +143,19 @@ func printJobSummary(w io.Writer, j *state.Job) {
 	if j.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", j.Error)
 	}
-	if k := j.Meta["deletes_kept"]; k != "" {
+	if n := j.Meta[syncer.MetaDeletesNotRun]; n != "" {
+		fmt.Fprintf(w, "  deletes not run: %s\n", n)
+	}
+	if k := j.Meta[syncer.MetaDeletesWithheld]; k != "" {
 		fmt.Fprintf(w, "  deletes withheld: %s\n", k)
 	}
-	if c, ok := strings.CutPrefix(j.Meta["destination_check"], "trusted the file index: "); ok {
-		// Say it: "unchanged" then rests on Ferry's records, not a look.
+	// Say it when the copies trusted the index: "unchanged" then rests on
+	// Ferry's records, not a look.
+	dc := j.Meta[syncer.MetaDestCheck]
+	if c, ok := strings.CutPrefix(dc, syncer.DestCheckTrusted); ok {
 		fmt.Fprintf(w, "  destination not listed (%s); --check-destination lists it now\n", c)
+	} else if c, ok := strings.CutPrefix(dc, syncer.DestCheckListedForDeletes); ok {
+		fmt.Fprintf(w, "  destination listed for the deletes; the copies trusted the file index (%s); --check-destination checks them now\n", c)
 	}
 	printJobCounters(w, j)
 }
