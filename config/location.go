@@ -138,6 +138,30 @@ func prefixProblem(p string) string {
 	return ""
 }
 
+// CheckLocation refuses a location c cannot use, with why and what would
+// be valid: a local path that breaks the path rules (it must be absolute),
+// a remote c does not configure, a prefix that breaks the key rules. It is
+// the check of a plan's source and destination, for locations from
+// elsewhere (a command line); it opens nothing.
+func (c *Config) CheckLocation(loc Location) error {
+	if loc.IsLocal() {
+		if msg := localPathProblem(loc.Path); msg != "" {
+			return fmt.Errorf("local path %s", msg)
+		}
+		return nil
+	}
+	if _, ok := c.Remotes[loc.Remote]; !ok {
+		if len(c.Remotes) == 0 {
+			return fmt.Errorf("%s: no remote named %q: %s configures no remotes; add a [remotes.%s] table, or use a local path", loc, loc.Remote, c.File, loc.Remote)
+		}
+		return fmt.Errorf("%s: no remote named %q in %s (configured: %s)", loc, loc.Remote, c.File, strings.Join(sortedKeys(c.Remotes), ", "))
+	}
+	if msg := prefixProblem(loc.Path); msg != "" {
+		return fmt.Errorf("%s: %s", loc, msg)
+	}
+	return nil
+}
+
 // Place resolves where loc's objects are (see remote.Place): a local path,
 // or the directory of a local remote, with its symlinks resolved as they
 // are now; an S3 remote's endpoint, bucket and prefix. The remote must be

@@ -31,6 +31,7 @@ func (r *run) deletes(ctx context.Context) error {
 	}
 	if n := r.c.filesFailed.Load(); n > 0 {
 		r.log.Warn("deletes skipped because files failed", slog.Int64("failed", n))
+		r.job.Meta[MetaDeletesNotRun] = fmt.Sprintf("%s failed; run again", nounStr(n, "file", "files"))
 		if cs != nil {
 			for _, k := range cs.Deletes {
 				r.skip(k, 0, "not deleted: other files of the job failed; run again")
@@ -48,7 +49,7 @@ func (r *run) deletes(ctx context.Context) error {
 		return failJob("delete refused: the source %s is empty or missing; nothing was deleted", r.p.SourceDesc)
 	}
 
-	var victims []string
+	var victims []remote.ObjectInfo
 	var total int64
 	if cs != nil {
 		victims, total, err = r.changeSetVictims(ctx, cs.Deletes)
@@ -67,9 +68,10 @@ func (r *run) deletes(ctx context.Context) error {
 	}
 	var done []string
 	var recs []state.FileRecord
-	for _, key := range victims {
+	for _, v := range victims {
+		key := v.Key
 		if r.p.DryRun {
-			recs = append(recs, state.FileRecord{Path: key, Reason: "dry run: would delete"})
+			recs = append(recs, state.FileRecord{Path: key, Size: v.Size, Reason: "dry run: would delete"})
 			r.c.filesDeleted.Add(1) // what would be deleted, as "transferred" is what would be copied
 			continue
 		}
@@ -85,7 +87,7 @@ func (r *run) deletes(ctx context.Context) error {
 			continue
 		}
 		done = append(done, key)
-		recs = append(recs, state.FileRecord{Path: key, Reason: "deleted"})
+		recs = append(recs, state.FileRecord{Path: key, Size: v.Size, Reason: "deleted"})
 	}
 	r.c.filesDeleted.Add(int64(len(done)))
 	if len(done) > 0 {
@@ -126,17 +128,17 @@ func (r *run) sourceEmpty(ctx context.Context) (bool, error) {
 }
 
 // scanVictims merges a listing of the destination against one of the source
-// (both in key order) and returns the destination keys the source lacks.
+// (both in key order) and returns the destination files the source lacks.
 // Keys the filter excludes and keys that break the rules are never deleted,
 // nor are keys the source listed but could not read: an entry it skipped
 // (an unreadable directory, an archived object, a symlink it does not
 // follow, a name that breaks the rules) counts as present, with everything
 // under it. Those are recorded as skipped, and the job's summary says how
 // many were kept.
-func (r *run) scanVictims(ctx context.Context) ([]string, int64, error) {
+func (r *run) scanVictims(ctx context.Context) ([]remote.ObjectInfo, int64, error) {
 	src := startPresenceCursor(ctx, r.p.Source)
 	defer src.stop()
-	var victims []string
+	var victims []remote.ObjectInfo
 	var total int64
 	kept := withheld{}
 	err := r.p.Dest.List(ctx, "", func(d remote.ObjectInfo) error {
@@ -162,7 +164,7 @@ func (r *run) scanVictims(ctx context.Context) ([]string, int64, error) {
 				r.skip(d.Key, d.Size, fmt.Sprintf("not deleted: the source has %s but could not read it (%s)", skipped.Key, skipped.SkipReason))
 			}
 		case !found:
-			victims = append(victims, d.Key)
+			victims = append(victims, d)
 		}
 		return nil
 	})
@@ -172,8 +174,13 @@ func (r *run) scanVictims(ctx context.Context) ([]string, int64, error) {
 		}
 		return nil, 0, failJob("delete refused: %v; nothing was deleted", err)
 	}
+	if c, ok := strings.CutPrefix(r.job.Meta[MetaDestCheck], DestCheckTrusted); ok {
+		// The copies trusted the index, but this pass listed the
+		// destination in full.
+		r.job.Meta[MetaDestCheck] = DestCheckListedForDeletes + c
+	}
 	if kept.files > 0 {
-		r.job.Meta[metaDeletesKept] = kept.String()
+		r.job.Meta[MetaDeletesWithheld] = kept.String()
 		r.log.Warn("deletes withheld under source entries that could not be read",
 			slog.Int64("files", kept.files), slog.Int("entries", kept.entries))
 	}
@@ -221,8 +228,8 @@ func (w *withheld) String() string {
 // changeSetVictims checks each path a change set deletes: it must be gone
 // from the source, match the filter and exist at the destination. The total
 // for max_delete is the number of files the plan's index knows.
-func (r *run) changeSetVictims(ctx context.Context, keys []string) ([]string, int64, error) {
-	var victims []string
+func (r *run) changeSetVictims(ctx context.Context, keys []string) ([]remote.ObjectInfo, int64, error) {
+	var victims []remote.ObjectInfo
 	seen := make(map[string]bool)
 	for _, key := range keys {
 		if seen[key] {
@@ -245,13 +252,14 @@ func (r *run) changeSetVictims(ctx context.Context, keys []string) ([]string, in
 			r.failFile(key, 0, "check source before delete: "+err.Error())
 			continue
 		}
-		if _, err := r.p.Dest.Stat(ctx, key); errors.Is(err, remote.ErrNotExist) {
+		oi, err := r.p.Dest.Stat(ctx, key)
+		if errors.Is(err, remote.ErrNotExist) {
 			continue
 		} else if err != nil {
 			r.failFile(key, 0, "check destination before delete: "+err.Error())
 			continue
 		}
-		victims = append(victims, key)
+		victims = append(victims, remote.ObjectInfo{Key: key, Size: oi.Size})
 	}
 	var total int64
 	err := r.e.DB.IterateFiles(r.p.Name, "", func(string, state.FileEntry) error { total++; return nil })
@@ -262,4 +270,12 @@ func (r *run) changeSetVictims(ctx context.Context, keys []string) ([]string, in
 		return nil, 0, err
 	}
 	return victims, max(total, int64(len(victims))), nil
+}
+
+// nounStr is n and the noun, singular for one: "1 file", "3 files".
+func nounStr(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -285,8 +285,8 @@ func TestDeleteKeepsFilesUnderUnreadableDirectory(t *testing.T) {
 			t.Errorf("skipped list for %s = %+v; want \"not deleted\" naming locked/", rel, r)
 		}
 	}
-	if m := j.Meta[metaDeletesKept]; !strings.HasPrefix(m, "2 destination files not deleted") || !strings.Contains(m, "locked/") {
-		t.Errorf("job meta %s = %q; want the count and the unreadable directory", metaDeletesKept, m)
+	if m := j.Meta[MetaDeletesWithheld]; !strings.HasPrefix(m, "2 destination files not deleted") || !strings.Contains(m, "locked/") {
+		t.Errorf("job meta %s = %q; want the count and the unreadable directory", MetaDeletesWithheld, m)
 	}
 }
 

@@ -40,9 +40,18 @@ func lastCheck(db *state.DB, plan string) (destCheck, error) {
 	return c, nil
 }
 
-// metaDestCheck is the job meta key that says whether the job checked the
-// destination for the files the index knows, or trusted the index.
-const metaDestCheck = "destination_check"
+// MetaDestCheck is the job meta key that says whether the job checked the
+// destination for the files the index knows ("checked: " and why), or
+// trusted the index (DestCheckTrusted, or DestCheckListedForDeletes when
+// the delete pass then listed the destination in full).
+const MetaDestCheck = "destination_check"
+
+// The beginnings of a MetaDestCheck that trusted the index; what follows
+// says when the destination was last checked and when it will be next.
+const (
+	DestCheckTrusted          = "trusted the file index: "
+	DestCheckListedForDeletes = "listed for the deletes; the copies trusted the file index: "
+)
 
 // wantDestCheck decides whether this job checks the destination for the
 // files the index says are there. A scan lists the destination (one
@@ -61,7 +70,7 @@ func (r *run) wantDestCheck() bool {
 	if why == "" {
 		return false
 	}
-	r.job.Meta[metaDestCheck] = "checked: " + why
+	r.job.Meta[MetaDestCheck] = "checked: " + why
 	return true
 }
 
@@ -90,7 +99,7 @@ func (r *run) destCheckReason() string {
 	if !r.start.Before(due) {
 		return "the last check was at " + last.At.UTC().Format(time.RFC3339)
 	}
-	r.job.Meta[metaDestCheck] = fmt.Sprintf("trusted the file index: last checked %s, next check after %s",
+	r.job.Meta[MetaDestCheck] = fmt.Sprintf("%slast checked %s, next check after %s", DestCheckTrusted,
 		last.At.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339))
 	r.log.Info("destination not listed: the file index is trusted for files it knows",
 		slog.Time("last_check", last.At), slog.Time("next_check_after", due))

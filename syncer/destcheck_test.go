@@ -110,7 +110,7 @@ func TestDestCheckNewEndsAndListedFiles(t *testing.T) {
 	p := &Plan{Name: "p", Source: src, Dest: dstA, SourceDesc: "src", DestDesc: "a", RecheckDestination: time.Hour}
 	f.run(p, RunOptions{})
 	j := f.run(p, RunOptions{})
-	if m := j.Meta[metaDestCheck]; !strings.HasPrefix(m, "trusted the file index") {
+	if m := j.Meta[MetaDestCheck]; !strings.HasPrefix(m, "trusted the file index") {
 		t.Errorf("second scan's meta %q, want it to say the index was trusted", m)
 	}
 
@@ -119,7 +119,7 @@ func TestDestCheckNewEndsAndListedFiles(t *testing.T) {
 	if j.Counters.FilesTransferred != 6 {
 		t.Errorf("first scan to a new destination: %+v, want all 6 sent", j.Counters)
 	}
-	if m := j.Meta[metaDestCheck]; !strings.Contains(m, "ends changed") {
+	if m := j.Meta[MetaDestCheck]; !strings.Contains(m, "ends changed") {
 		t.Errorf("meta %q, want it to say the plan's ends changed", m)
 	}
 	equalContents(t, src, dstB)

@@ -103,9 +103,12 @@ const (
 	// MetaUnreachable is set on a job that failed because its source or
 	// destination stopped answering: "source" or "destination".
 	MetaUnreachable = "unreachable"
-	// metaDeletesKept says how many destination files the delete pass kept
-	// because the source could not read them (see scanVictims).
-	metaDeletesKept = "deletes_kept"
+	// MetaDeletesWithheld says how many destination files the delete pass
+	// kept because the source could not read them (see scanVictims).
+	MetaDeletesWithheld = "deletes_withheld"
+	// MetaDeletesNotRun says that the delete pass did not run because
+	// files of the job failed, and how many.
+	MetaDeletesNotRun = "deletes_not_run"
 )
 
 // Run runs one job of the plan to its end and returns the job record. A job

@@ -318,6 +318,34 @@ func TestDeleteAndGuards(t *testing.T) {
 			t.Error("deletion not in the success list")
 		}
 	})
+	t.Run("a deleted file keeps its size in the success list", func(t *testing.T) {
+		f := newFixture(t)
+		src, dst := mem.New(), mem.New()
+		seed(t, src, 3)
+		put(t, dst, "scanned.txt", "12345", t0)
+		put(t, dst, "changed.txt", "1234567", t0)
+		p := &Plan{Name: "p", Source: src, Dest: dst, Delete: true, MaxDelete: DeleteLimit{Count: 2}}
+		sizes := func(j *state.Job) map[string]int64 {
+			out := map[string]int64{}
+			if err := f.db.IterateFileRecords(j.ID, state.ListSuccess, func(r state.FileRecord) error {
+				out[r.Path] = r.Size
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		// One by a change set (the size from the lookup), one by a scan
+		// (from the listing).
+		j := f.run(p, RunOptions{Changes: &ChangeSet{Origin: "test", Deletes: []string{"changed.txt"}}})
+		if got := sizes(j)["changed.txt"]; got != 7 || j.Counters.FilesDeleted != 1 {
+			t.Errorf("change set delete: size %d, counters %+v; want 7 bytes deleted", got, j.Counters)
+		}
+		j = f.run(p, RunOptions{})
+		if got := sizes(j)["scanned.txt"]; got != 5 || j.Counters.FilesDeleted != 1 {
+			t.Errorf("scan delete: size %d, counters %+v; want 5 bytes deleted", got, j.Counters)
+		}
+	})
 	t.Run("empty source refused", func(t *testing.T) {
 		f := newFixture(t)
 		src, dst := mem.New(), mem.New()

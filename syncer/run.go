@@ -546,10 +546,13 @@ func (r *run) finish(ctx context.Context) error {
 		j.Error = "canceled"
 	case failed > 0 && j.Counters.FilesTransferred+j.Counters.FilesUnchanged+j.Counters.FilesDeleted > 0:
 		j.Status = state.JobPartial
-		j.Error = fmt.Sprintf("%d files failed", failed)
+		j.Error = nounStr(failed, "file", "files") + " failed"
 	case failed > 0:
 		j.Status = state.JobFailed
-		j.Error = fmt.Sprintf("all %d files failed", failed)
+		j.Error = "all " + nounStr(failed, "file", "files") + " failed"
+		if failed == 1 {
+			j.Error = "its only file failed"
+		}
 	default:
 		j.Status = state.JobCompleted
 	}

@@ -160,12 +160,12 @@ func (v *Vault) Restore(ctx context.Context, id, target string, opts RestoreOpti
 // selectEntries returns the entries under p (a file or directory of the
 // tree), preceded by its parent directories; all entries when p is "".
 func selectEntries(t *Tree, p string) ([]*Entry, error) {
-	if p == "" || p == "/" {
-		return t.Entries, nil
-	}
-	key, err := remote.UserPathToKey(strings.TrimSuffix(p, "/"))
+	key, err := RestorePathKey(p)
 	if err != nil {
-		return nil, fmt.Errorf("--path: %w", err)
+		return nil, err
+	}
+	if key == "" {
+		return t.Entries, nil
 	}
 	parents := map[string]bool{}
 	for d := path.Dir(key); d != "."; d = path.Dir(d) {
@@ -186,6 +186,22 @@ func selectEntries(t *Tree, p string) ([]*Entry, error) {
 		return nil, fmt.Errorf("--path %s: no such file or directory in the backup", p)
 	}
 	return out, nil
+}
+
+// RestorePathKey returns the key in a backup's tree of RestoreOptions.Path
+// as a user writes it ("/home/a", "home/a/"), "" for the whole backup ("" or
+// "/"), or an error saying why it names no path a backup can hold. A
+// command checks its argument with it before it opens anything.
+func RestorePathKey(p string) (string, error) {
+	if p == "" || p == "/" {
+		return "", nil
+	}
+	key, err := remote.UserPathToKey(strings.TrimSuffix(p, "/"))
+	var ke *remote.KeyError
+	if errors.As(err, &ke) {
+		return "", fmt.Errorf("--path %q %s (valid: a path of the backup, like home/alice/docs)", p, ke.Reason)
+	}
+	return key, err
 }
 
 type restorer struct {

@@ -217,6 +217,9 @@ func runBackupCreate(ctx context.Context, g *globalOptions, o *backupCreateOptio
 	if err != nil {
 		return err
 	}
+	if err := s.makeCacheDir(); err != nil {
+		return err
+	}
 	bar := newByteBar(g.stderr, !g.json)
 	var mu sync.Mutex // Skipped is called from several goroutines
 	var skipped []string
@@ -251,7 +254,7 @@ func runBackupCreate(ctx context.Context, g *globalOptions, o *backupCreateOptio
 	fmt.Fprintf(g.text(), "  uploaded %s in %s (backup references %s, %s)\n",
 		bytesStr(st.NewBytes), nounStr(st.NewChunks, "new chunk", "new chunks"), nounStr(st.Chunks, "chunk", "chunks"), bytesStr(st.StoredBytes))
 	if len(skipped) > 0 {
-		fmt.Fprintf(g.text(), "  %d entries not backed up:\n", len(skipped))
+		fmt.Fprintf(g.text(), "  %s not backed up:\n", nounStr(int64(len(skipped)), "entry", "entries"))
 		slices.Sort(skipped)
 		for _, line := range skipped {
 			fmt.Fprintf(g.text(), "    %s\n", line)
@@ -317,7 +320,7 @@ func newBackupListCommand(g *globalOptions) *cobra.Command {
 			}
 			if perr == nil && len(failed) > 0 {
 				// Printed above; the exit code says the list is incomplete.
-				perr = &exitError{code: exitUnavailable, err: fmt.Errorf("%d of %d vaults could not be read", len(failed), len(names)), silent: true}
+				perr = &exitError{code: exitUnavailable, err: fmt.Errorf("%d of %s could not be read", len(failed), nounStr(int64(len(names)), "vault", "vaults")), silent: true}
 			}
 			return perr
 		},
@@ -403,7 +406,11 @@ func (s *vaultSession) replicationHistory(ctx context.Context, id string) ([]*va
 		}
 		all = append(all, rs...)
 	}
-	db, err := vault.DBReplications(s.db)
+	sdb, err := s.stateDB(false)
+	if err != nil {
+		return nil, err
+	}
+	db, err := vault.DBReplications(sdb)
 	if err != nil {
 		return nil, err
 	}
@@ -441,6 +448,9 @@ was writing; the next restore into the same directories removes them.`,
 			if workers < 1 {
 				return usageErrorf("--workers %d: must be at least 1", workers)
 			}
+			if _, err := vault.RestorePathKey(path); err != nil {
+				return usageError{err}
+			}
 			s, v, m, err := g.openBackup(ctx, args[0], vaultName)
 			if err != nil {
 				return err
@@ -475,7 +485,7 @@ was writing; the next restore into the same directories removes them.`,
 				}
 			}
 			if err != nil {
-				return &exitError{code: exitPartial, err: fmt.Errorf("backup %s: %d of its entries were not restored", m.ID, len(st.Failed)), silent: !g.json}
+				return &exitError{code: exitPartial, err: fmt.Errorf("backup %s: %s not restored", m.ID, nounStr(int64(len(st.Failed)), "entry was", "entries were")), silent: !g.json}
 			}
 			return nil
 		},
@@ -525,7 +535,7 @@ longer replicates. Exits 1 when anything is wrong.`,
 				if rep.OK() {
 					fmt.Fprintf(g.text(), "Backup %s in vault %s: %s OK (%s chunks, %s).\n", m.ID, v.Name(), what, countStr(rep.Chunks), bytesStr(rep.Bytes))
 				} else {
-					fmt.Fprintf(g.text(), "Backup %s in vault %s is damaged: %d problems.\n", m.ID, v.Name(), len(rep.Problems))
+					fmt.Fprintf(g.text(), "Backup %s in vault %s is damaged: %s.\n", m.ID, v.Name(), nounStr(int64(len(rep.Problems)), "problem", "problems"))
 					for _, p := range rep.Problems {
 						fmt.Fprintf(g.text(), "  %s\n", p)
 					}
@@ -615,12 +625,16 @@ from; replicating what the destination already has is a skip.`,
 			}
 			// A replication of the same backup that a killed ferry left
 			// behind is resumed under its record.
-			resume, err := vault.Interrupted(s.db, m.ID, src, dst)
+			db, err := s.stateDB(true)
+			if err != nil {
+				return err
+			}
+			resume, err := vault.Interrupted(db, m.ID, src, dst)
 			if err != nil {
 				return err
 			}
 			bar := newByteBar(g.stderr, !g.json)
-			rec, err := vault.Replicate(ctx, src, m.ID, dst, vault.ReplicateOptions{DB: s.db, Workers: workers, RecordID: resume,
+			rec, err := vault.Replicate(ctx, src, m.ID, dst, vault.ReplicateOptions{DB: db, Workers: workers, RecordID: resume,
 				Progress: func(p vault.ReplicateProgress) {
 					bar.set(fmt.Sprintf("replicate: %d/%d chunks", p.ChunksDone, p.ChunksTotal), p.BytesDone, p.BytesTotal)
 				}})

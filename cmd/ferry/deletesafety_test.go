@@ -129,4 +129,51 @@ func TestSyncDeleteKeepsUnreadableAndSymlinked(t *testing.T) {
 	if !strings.Contains(stdout, "deletes withheld: 1 destination file not deleted") || !strings.Contains(stdout, "locked/") {
 		t.Errorf("summary does not say what was kept:\n%s", stdout)
 	}
+	// The success list gives a deleted file its size at the destination.
+	id := strings.Fields(stdout)[1]
+	list, stderr, code := runFerry(t, "--config", cfg, "job", "files", id, "--list", "success", "--format", "csv")
+	if code != exitOK || !strings.Contains(list, "gone.txt,8,,deleted") {
+		t.Errorf("ferry job files %s: exit %d, %s\n%s; want gone.txt with its 8 bytes", id, code, stderr, list)
+	}
+}
+
+// A sync --delete with a failed file deletes nothing, and its summary and
+// ferry job show say so, and why.
+func TestSyncDeleteNotRunWhenFilesFail(t *testing.T) {
+	if testenv.Unprivileged(t) {
+		return
+	}
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	for _, f := range []string{filepath.Join(src, "ok.txt"), filepath.Join(src, "secret.txt"), filepath.Join(dst, "gone.txt")} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(filepath.Join(src, "secret.txt"), 0); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "ferry.toml")
+	if err := os.WriteFile(cfg, []byte("state_dir = \""+filepath.Join(dir, "state")+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runFerry(t, "--config", cfg, "sync", src, dst, "--delete", "--max-delete", "100%")
+	if code != exitPartial {
+		t.Fatalf("ferry sync: exit %d, want %d\n%s\n%s", code, exitPartial, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "gone.txt")); err != nil {
+		t.Errorf("gone.txt deleted by a job with a failed file: %v", err)
+	}
+	const want = "1 file failed; run again"
+	if !strings.Contains(stdout, "deletes not run: "+want) || !strings.Contains(stdout, "error: 1 file failed\n") {
+		t.Errorf("summary does not say the deletes did not run:\n%s", stdout)
+	}
+	id := strings.Fields(stdout)[1]
+	show, stderr, code := runFerry(t, "--config", cfg, "job", "show", id)
+	if code != exitOK || !strings.Contains(show, "Deletes not run") || !strings.Contains(show, want) {
+		t.Errorf("ferry job show %s: exit %d, %s\n%s", id, code, stderr, show)
+	}
 }

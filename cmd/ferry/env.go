@@ -44,8 +44,8 @@ func (g *globalOptions) openSession(cfg *config.Config) (*session, error) {
 	// CLI commands log warnings only, unless --log-level says otherwise; the
 	// daemon uses the config's log_level.
 	log := g.logger("warn")
-	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
-		return nil, unavailableError{fmt.Errorf("state directory: %w", err)}
+	if err := makeStateDir(cfg); err != nil {
+		return nil, err
 	}
 	db, err := state.Open(cfg.StateDir, state.Options{Logger: log.With(slog.String("component", "state"))})
 	if err != nil {
@@ -53,6 +53,14 @@ func (g *globalOptions) openSession(cfg *config.Config) (*session, error) {
 	}
 	return &session{cfg: cfg, db: db, log: log,
 		eng: &syncer.Engine{DB: db, Log: log.With(slog.String("component", "syncer"))}}, nil
+}
+
+// makeStateDir creates cfg's state directory when it is missing.
+func makeStateDir(cfg *config.Config) error {
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return unavailableError{fmt.Errorf("state directory: %w", err)}
+	}
+	return nil
 }
 
 // stateExists reports whether cfg's state directory exists. Commands that

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferrysync/ferry/remote"
 	"github.com/ferrysync/ferry/state"
+	"github.com/ferrysync/ferry/syncer"
 )
 
 func init() { commandConstructors = append(commandConstructors, newJobCommand) }
@@ -124,10 +125,13 @@ func newJobShowCommand(g *globalOptions) *cobra.Command {
 			if o := j.Meta["origin"]; o != "" {
 				fmt.Fprintf(tw, "Changes from\t%s\n", o)
 			}
-			if c := j.Meta["destination_check"]; c != "" {
+			if c := j.Meta[syncer.MetaDestCheck]; c != "" {
 				fmt.Fprintf(tw, "Destination check\t%s\n", c)
 			}
-			if k := j.Meta["deletes_kept"]; k != "" {
+			if n := j.Meta[syncer.MetaDeletesNotRun]; n != "" {
+				fmt.Fprintf(tw, "Deletes not run\t%s\n", n)
+			}
+			if k := j.Meta[syncer.MetaDeletesWithheld]; k != "" {
 				fmt.Fprintf(tw, "Deletes withheld\t%s\n", k)
 			}
 			fmt.Fprintf(tw, "Started\t%s\n", timeStr(j.Started))

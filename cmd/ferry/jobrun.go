@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/ferrysync/ferry/config"
+	"github.com/ferrysync/ferry/remote"
 	"github.com/ferrysync/ferry/state"
 	"github.com/ferrysync/ferry/syncer"
 )
@@ -41,10 +46,16 @@ func (g *globalOptions) runJobInProcess(ctx context.Context, s *session, cp *con
 	}
 	src, err := s.openLocation(ctx, cp.SourceLocation())
 	if err != nil {
+		if d := localDir(s.cfg, cp.SourceLocation()); d != "" && errors.Is(err, remote.ErrNotExist) {
+			return nil, fmt.Errorf("%s%w", what, &missingDirError{dir: d, source: true})
+		}
 		return nil, fmt.Errorf("%ssource: %w", what, err)
 	}
 	dst, err := s.openLocation(ctx, cp.DestinationLocation())
 	if err != nil {
+		if d := localDir(s.cfg, cp.DestinationLocation()); d != "" && errors.Is(err, remote.ErrNotExist) {
+			return nil, fmt.Errorf("%s%w", what, &missingDirError{dir: d})
+		}
 		return nil, fmt.Errorf("%sdestination: %w", what, err)
 	}
 	p, err := syncer.FromConfig(cp, src, dst)
@@ -64,6 +75,50 @@ func (g *globalOptions) runJobInProcess(ctx context.Context, s *session, cp *con
 		printJobSummary(g.text(), job)
 	}
 	return job, err
+}
+
+// missingDirError is a plan's local source or destination directory that
+// does not exist, with the advice for that end: a missing source may be a
+// disk that is not mounted, and creating it would hide that; a missing
+// destination is created by the user.
+type missingDirError struct {
+	dir    string
+	source bool
+}
+
+func (e *missingDirError) Error() string {
+	if e.source {
+		return fmt.Sprintf("the source directory %s does not exist (is it mounted?)", e.dir)
+	}
+	return fmt.Sprintf("the destination directory %s does not exist (create it first, e.g. mkdir -p %s)", e.dir, e.dir)
+}
+
+func (e *missingDirError) Unwrap() error { return remote.ErrNotExist }
+
+// localDir returns the directory a local location, or a prefix on a local
+// remote, names; "" for other locations.
+func localDir(cfg *config.Config, loc config.Location) string {
+	if loc.IsLocal() {
+		return loc.Path
+	}
+	if r, ok := cfg.Remotes[loc.Remote]; ok && r.Type == config.RemoteLocal {
+		return filepath.Join(r.Path, filepath.FromSlash(loc.Prefix()))
+	}
+	return ""
+}
+
+// checkLocalDir refuses a local end of a plan whose directory does not
+// exist, before anything is opened. Other problems (not a directory, no
+// permission) are reported when the store is opened.
+func checkLocalDir(cfg *config.Config, loc config.Location, source bool) error {
+	d := localDir(cfg, loc)
+	if d == "" {
+		return nil
+	}
+	if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) {
+		return &missingDirError{dir: d, source: source}
+	}
+	return nil
 }
 
 // jobExit maps a finished job's status to the exit code table.
@@ -88,12 +143,19 @@ func printJobSummary(w io.Writer, j *state.Job) {
 	if j.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", j.Error)
 	}
-	if k := j.Meta["deletes_kept"]; k != "" {
+	if n := j.Meta[syncer.MetaDeletesNotRun]; n != "" {
+		fmt.Fprintf(w, "  deletes not run: %s\n", n)
+	}
+	if k := j.Meta[syncer.MetaDeletesWithheld]; k != "" {
 		fmt.Fprintf(w, "  deletes withheld: %s\n", k)
 	}
-	if c, ok := strings.CutPrefix(j.Meta["destination_check"], "trusted the file index: "); ok {
-		// Say it: "unchanged" then rests on Ferry's records, not a look.
+	// Say it when the copies trusted the index: "unchanged" then rests on
+	// Ferry's records, not a look.
+	dc := j.Meta[syncer.MetaDestCheck]
+	if c, ok := strings.CutPrefix(dc, syncer.DestCheckTrusted); ok {
 		fmt.Fprintf(w, "  destination not listed (%s); --check-destination lists it now\n", c)
+	} else if c, ok := strings.CutPrefix(dc, syncer.DestCheckListedForDeletes); ok {
+		fmt.Fprintf(w, "  destination listed for the deletes; the copies trusted the file index (%s); --check-destination checks them now\n", c)
 	}
 	printJobCounters(w, j)
 }

@@ -70,6 +70,14 @@ prefix = "v"
 		{[]string{"job", "export", "--since", "yesterday"}, "--since"},
 		{[]string{"--log-level", "loud", "job", "list"}, `--log-level "loud": valid values are debug, info, warn, error`},
 		{[]string{"--log-level", "WARN", "sync", src, dst}, "--log-level"},
+		// Every location obeys the path rules, checked before the overlap
+		// of the two ends and before anything is opened.
+		{[]string{"sync", src, "loc:./x"}, `prefix "./x" has a "." component`},
+		{[]string{"sync", src, "loc:../x"}, `prefix "../x" has a ".." component`},
+		{[]string{"sync", "loc:../", dst}, `prefix "../" has a ".." component`},
+		{[]string{"sync", filepath.Join(dir, "nosuch"), dst}, "the source directory " + filepath.Join(dir, "nosuch") + " does not exist (is it mounted?)"},
+		{[]string{"sync", src, filepath.Join(dir, "nosuchdst")}, "the destination directory " + filepath.Join(dir, "nosuchdst") + " does not exist"},
+		{[]string{"backup", "restore", id, target, "--path", "../.."}, `--path "../.."`},
 	} {
 		_, stderr, code := binFerry(t, nil, append([]string{"--config", cfg}, tc.args...)...)
 		if code != exitUsage || !strings.Contains(stderr, tc.want) {
@@ -82,14 +90,39 @@ prefix = "v"
 			}
 		}
 	}
+	// A command that fails before it does anything leaves no state
+	// directory either: here a backup no vault has (the vault is not
+	// initialized, so none has it).
+	if _, stderr, code := binFerry(t, nil, "--config", cfg, "backup", "restore", id, target); code != exitFailure || !strings.Contains(stderr, "no such backup") {
+		t.Errorf("ferry backup restore %s: exit %d, %q; want %d and no such backup", id, code, stderr, exitFailure)
+	}
+	for _, p := range []string{stateDir, target} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("ferry backup restore of a backup no vault has created %s", p)
+			os.RemoveAll(p)
+		}
+	}
 	// Reading commands find no jobs in a state directory that does not
-	// exist, and leave it so.
-	for _, args := range [][]string{{"job", "list"}, {"plan", "list"}, {"job", "export"}} {
+	// exist, and leave it so; listings of vaults and backups read the
+	// vaults only.
+	for _, args := range [][]string{{"job", "list"}, {"plan", "list"}, {"job", "export"}, {"backup", "list"}, {"vault", "list"}} {
 		if _, stderr, code := binFerry(t, nil, append([]string{"--config", cfg}, args...)...); code != exitOK {
 			t.Errorf("ferry %s: exit %d, %s", strings.Join(args, " "), code, stderr)
 		}
 		if _, err := os.Stat(stateDir); err == nil {
-			t.Fatalf("ferry %s created the state directory", strings.Join(args, " "))
+			t.Errorf("ferry %s created the state directory", strings.Join(args, " "))
+			os.RemoveAll(stateDir)
 		}
+	}
+	// Without vaults, a backup ID is a bad argument.
+	noVaults := filepath.Join(dir, "novaults.toml")
+	if err := os.WriteFile(noVaults, []byte(fmt.Sprintf("state_dir = %q\nsocket = %q\n", stateDir, filepath.Join(dir, "ferry.sock"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := binFerry(t, nil, "--config", noVaults, "backup", "restore", id, target); code != exitUsage || !strings.Contains(stderr, "no vaults configured") {
+		t.Errorf("ferry backup restore with no vaults: exit %d, %q; want %d and no vaults configured", code, stderr, exitUsage)
+	}
+	if _, err := os.Stat(stateDir); err == nil {
+		t.Errorf("ferry backup restore with no vaults created the state directory")
 	}
 }

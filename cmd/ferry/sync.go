@@ -98,15 +98,22 @@ func runSync(cmd *cobra.Command, g *globalOptions, o *syncOptions, srcArg, dstAr
 	if err != nil {
 		return err
 	}
-	for _, l := range []config.Location{cp.SourceLocation(), cp.DestinationLocation()} {
-		if !l.IsLocal() {
-			if _, ok := cfg.Remotes[l.Remote]; !ok {
-				if len(cfg.Remotes) == 0 {
-					return usageErrorf("%s: no remote named %q: the configuration (%s) defines no remotes; add a [remotes.%s] table, or use a local path", l, l.Remote, g.configPath, l.Remote)
-				}
-				return usageErrorf("%s: no remote named %q in %s (configured: %s)", l, l.Remote, cfg.File, remoteNames(cfg))
-			}
+	// Each end obeys the path rules, and a local one exists, before the
+	// two are compared and before anything is opened: a refused command
+	// line creates nothing, not even the state directory.
+	for _, end := range []struct {
+		what string
+		loc  config.Location
+	}{{"SRC", cp.SourceLocation()}, {"DST", cp.DestinationLocation()}} {
+		if err := cfg.CheckLocation(end.loc); err != nil {
+			return usageErrorf("%s: %v", end.what, err)
 		}
+	}
+	if err := checkLocalDir(cfg, cp.SourceLocation(), true); err != nil {
+		return usageError{err}
+	}
+	if err := checkLocalDir(cfg, cp.DestinationLocation(), false); err != nil {
+		return usageError{err}
 	}
 	// Compared by what they are (symlinks resolved; endpoint, bucket and
 	// prefix), not by how they are written.

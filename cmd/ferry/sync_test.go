@@ -77,6 +77,11 @@ func TestSyncRecheckDestination(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "destination not listed (last checked ") || !strings.Contains(stdout, "--check-destination") {
 		t.Errorf("summary of a run that trusted the index (exit %d):\n%s%s", code, stdout, stderr)
 	}
+	// The delete pass lists the destination in full, and it says so.
+	stdout, stderr, code = runFerry(t, "--config", cfg, "sync", src, dst, "--delete")
+	if code != exitOK || !strings.Contains(stdout, "destination listed for the deletes; the copies trusted the file index (last checked ") || strings.Contains(stdout, "not listed") {
+		t.Errorf("summary of a run with deletes that trusted the index for the copies (exit %d):\n%s%s", code, stdout, stderr)
+	}
 
 	// A sync of listed files looks each one up at the destination.
 	list := filepath.Join(dir, "list.txt")

@@ -41,15 +41,18 @@ is documented in docs/vault-format.md.`,
 // stores and the state database.
 type vaultSession struct {
 	*session
-	stores []remote.Store
-	vaults map[string]*vault.Vault
+	g        *globalOptions
+	stores   []remote.Store
+	vaults   map[string]*vault.Vault
+	dbLocked bool // the daemon holds the state database
 }
 
-// openVaultSession opens the config, checks that the vaults named (empty
-// names are skipped) are configured, and then opens, when it can, the state
-// database. Vault commands need the database only for this host's copy of
-// the replication records, which the vaults hold too; so while the daemon
-// holds it, they work without it (and say so).
+// openVaultSession opens the config and checks that the vaults named (empty
+// names are skipped) are configured. It opens nothing else: vault commands
+// need the state directory only for the vault index cache (see
+// makeCacheDir) and for this host's copy of the replication records (see
+// stateDB), so a listing, or a command refused or failed before its work,
+// leaves a missing state directory missing.
 func (g *globalOptions) openVaultSession(names ...string) (*vaultSession, error) {
 	cfg, err := g.loadConfig(false)
 	if err != nil {
@@ -60,18 +63,42 @@ func (g *globalOptions) openVaultSession(names ...string) (*vaultSession, error)
 			return nil, noVault(cfg, name)
 		}
 	}
-	s, err := g.openSession(cfg)
+	return &vaultSession{session: &session{cfg: cfg, log: g.logger("warn")}, g: g, vaults: map[string]*vault.Vault{}}, nil
+}
+
+// stateDB opens the state database on first use, for the replication
+// records this host keeps besides the vaults' own. With create, it creates
+// the state directory (a replication writes its record); without, a
+// missing one holds no records and nil is returned. While the daemon holds
+// the database it returns nil: the records then come from the vaults only.
+func (s *vaultSession) stateDB(create bool) (*state.DB, error) {
+	if s.db != nil || s.dbLocked {
+		return s.db, nil
+	}
+	if !create {
+		if ok, err := stateExists(s.cfg); err != nil || !ok {
+			return nil, err
+		}
+	}
+	o, err := s.g.openSession(s.cfg)
 	if errors.Is(err, state.ErrLocked) {
-		log := g.logger("warn")
-		log.Info("the state database is in use (by the daemon?); replication records come from the vaults only")
-		s = &session{cfg: cfg, log: log}
-		err = nil
+		s.log.Info("the state database is in use (by the daemon?); replication records come from the vaults only")
+		s.dbLocked = true
+		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &vaultSession{session: s, vaults: map[string]*vault.Vault{}}, nil
+	s.db = o.db
+	return s.db, nil
 }
+
+// makeCacheDir creates the state directory for the vault index cache
+// (state_dir/vaultindex), which a vault fills as it reads the indexes of
+// its packs (backup create, vault show, vault prune, a replication's
+// destination). A command calls it once its inputs were checked and its
+// vault answered. Listings read no pack index and never create it.
+func (s *vaultSession) makeCacheDir() error { return makeStateDir(s.cfg) }
 
 func (s *vaultSession) close() {
 	for _, st := range s.stores {
@@ -333,6 +360,9 @@ func newVaultShowCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := s.makeCacheDir(); err != nil {
+				return err
+			}
 			vc := s.cfg.Vaults[args[0]]
 			ms, err := v.Backups(ctx)
 			if err != nil {
@@ -430,6 +460,9 @@ about to use them).`,
 			defer s.close()
 			v, err := s.openVault(cmd.Context(), args[0])
 			if err != nil {
+				return err
+			}
+			if err := s.makeCacheDir(); err != nil {
 				return err
 			}
 			st, err := v.Prune(cmd.Context(), vault.PruneOptions{Grace: grace, DryRun: dryRun})
