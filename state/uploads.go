@@ -25,6 +25,11 @@ type Upload struct {
 	Size     int64     `json:"size"`
 	ModTime  time.Time `json:"mtime,omitzero"`
 	PartSize int64     `json:"part_size"`
+	// SourceETag is the source file's remote.ObjectInfo.ETag when the
+	// upload started: a file rewritten with its size and mtime kept has
+	// another, and the parts held are then of the old content. "" in
+	// records written before it existed, and for a source without ETags.
+	SourceETag string `json:"source_etag,omitempty"`
 	// Parts finished so far, in part-number order; parts finish in any
 	// order, so there may be gaps.
 	Parts []UploadPart `json:"-"`

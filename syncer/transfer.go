@@ -270,7 +270,10 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 	}
 	h := sha256.New()
 	// No hash state: part 1 is not recorded yet, the hash starts afresh.
+	// A source ETag other than the recorded one is a file rewritten with
+	// its size and mtime kept: the parts held are of its old content.
 	if ok && (up.Size != src.Size || !up.ModTime.Equal(src.ModTime) || up.PartSize != partSize ||
+		(up.SourceETag != "" && up.SourceETag != src.ETag) ||
 		(len(up.SourceSHA256State) > 0 && h.(encoding.BinaryUnmarshaler).UnmarshalBinary(up.SourceSHA256State) != nil)) {
 		r.log.Info("discarding an upload that can no longer be used", slog.String("path", src.Key))
 		r.abortUpload(ctx, rp, up)
@@ -313,7 +316,7 @@ func (r *run) transferResumable(ctx context.Context, rp remote.ResumablePutter, 
 			return state.FileEntry{}, destErr{fmt.Errorf("start upload: %w", err)}
 		}
 		up = &state.Upload{Plan: r.p.Name, Key: src.Key, UploadID: id, Size: src.Size, ModTime: src.ModTime,
-			PartSize: partSize, Created: time.Now().UTC()}
+			PartSize: partSize, SourceETag: src.ETag, Created: time.Now().UTC()}
 		if err := db.PutUpload(up); err != nil {
 			return state.FileEntry{}, fmt.Errorf("record upload: %w", err)
 		}
