@@ -123,7 +123,13 @@ func (v *Vault) Restore(ctx context.Context, id, target string, opts RestoreOpti
 	}
 	defer root.Close()
 
-	r := &restorer{v: v, root: root, target: target, chown: canChown(), failedDirs: map[string]bool{}}
+	r := &restorer{v: v, root: root, target: target, chown: canChown(), failedDirs: map[string]bool{},
+		tempLike: map[string]bool{}}
+	for _, e := range tree.Entries {
+		if _, ok := tempPID(path.Base(e.Path)); ok {
+			r.tempLike[e.Path] = true
+		}
+	}
 	for _, e := range entries {
 		if e.Type == TypeFile {
 			r.filesTotal.Add(1)
@@ -212,6 +218,10 @@ type restorer struct {
 	// failedDirs are the directories not restored; written by the
 	// directory pass, read-only after it.
 	failedDirs map[string]bool
+	// tempLike are the paths of the whole backup (not only the entries
+	// restored) whose names look like temporary files: sweep keeps them,
+	// as files of the backup a restore may have written.
+	tempLike map[string]bool
 
 	mu     sync.Mutex
 	failed []RestoreFailure
@@ -407,8 +417,9 @@ func tempPID(name string) (int, bool) {
 }
 
 // sweep removes from directory dir the temporary files and symlinks of
-// restores whose process is gone (killed before they could clean up).
-// It is best effort: what it cannot read or remove stays.
+// restores whose process is gone (killed before they could clean up),
+// except paths the backup holds (tempLike). It is best effort: what it
+// cannot read or remove stays.
 func (r *restorer) sweep(dir string) {
 	f, err := r.root.Open(dir)
 	if err != nil {
@@ -422,6 +433,9 @@ func (r *restorer) sweep(dir string) {
 			continue
 		}
 		p := path.Join(dir, name)
+		if r.tempLike[p] {
+			continue
+		}
 		if fi, err := r.root.Lstat(p); err == nil && (fi.Mode().IsRegular() || fi.Mode()&fs.ModeSymlink != 0) {
 			_ = r.root.Remove(p)
 		}

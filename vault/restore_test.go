@@ -454,3 +454,29 @@ func TestRestoreRemovesStaleTempFiles(t *testing.T) {
 		t.Errorf("target holds %q; want %q", left, want)
 	}
 }
+
+// A file of the backup whose name looks like a temporary file of a killed
+// restore is not removed by a later restore of the same backup that does
+// not write it (--path of another file).
+func TestRestoreKeepsBackupFilesNamedLikeTempFiles(t *testing.T) {
+	ctx := context.Background()
+	v, _ := newMemVault(t, KindBackup, "a")
+	src := t.TempDir()
+	alike := fmt.Sprintf("%s%d-%016x%s", tempPrefix, 1<<30, 42, tempSuffix)
+	writeFile(t, filepath.Join(src, alike), []byte("mine"), 0o644, time.Now())
+	writeFile(t, filepath.Join(src, "e/g"), []byte("g"), 0o644, time.Now())
+	m, err := v.Create(ctx, src, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "r")
+	if _, err := v.Restore(ctx, m.ID, dst, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Restore(ctx, m.ID, dst, RestoreOptions{Path: "e/g"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, alike)); err != nil || string(b) != "mine" {
+		t.Errorf("%s: %q, %v; want it kept", alike, b, err)
+	}
+}
