@@ -337,10 +337,18 @@ func (n *fileNode) fillLocked(ctx context.Context, sp *spool) error {
 func (n *fileNode) setMtime(ctx context.Context, mtime time.Time) syscall.Errno {
 	n.mu.Lock()
 	if sp := n.sp; sp != nil && sp.filled {
+		uploaded := !sp.dirty
 		sp.mtime = mtime
 		sp.dirty = true
 		sp.gen++
 		n.mu.Unlock()
+		if uploaded {
+			// The content is in the store already (a close uploaded it,
+			// and the kernel has not released the file yet, as after
+			// cp -p or touch): the new mtime is published now, as for a
+			// closed file, not at a release nobody waits for.
+			return n.upload()
+		}
 		return 0
 	}
 	if sp := n.sp; sp != nil {
