@@ -5,15 +5,19 @@ package syncer
 // per-file errors that must not trip it.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ferrysync/ferry/internal/testenv"
 	"github.com/ferrysync/ferry/remote"
+	"github.com/ferrysync/ferry/remote/mem"
 	"github.com/ferrysync/ferry/state"
 )
 
@@ -208,5 +212,80 @@ func TestBreakerIgnoresPerFileErrors(t *testing.T) {
 	}
 	if failed := len(itRecords(t, db, j, state.ListFailed)); failed != n || dst.puts.Load() != n {
 		t.Errorf("%d files listed failed and %d tried, want all %d", failed, dst.puts.Load(), n)
+	}
+}
+
+// itCutOffPuts is a destination whose single PUTs fail as a dropped
+// connection does, while the parts of a multipart upload go through, each
+// once a few more PUTs have failed, and the last one once all of them have:
+// a large upload that keeps making progress for as long as the small files
+// fail.
+type itCutOffPuts struct {
+	*mem.Store
+	failures  chan struct{} // one value per failed Put
+	puts      atomic.Int64
+	allPuts   int64
+	allFailed chan struct{} // closed at the allPuts-th failed Put
+	lastPart  int
+}
+
+func (d *itCutOffPuts) Put(ctx context.Context, k string, r io.Reader, n int64, m remote.PutMeta) (remote.ObjectInfo, error) {
+	io.CopyN(io.Discard, r, 10)
+	d.failures <- struct{}{}
+	if d.puts.Add(1) == d.allPuts {
+		close(d.allFailed)
+	}
+	return remote.ObjectInfo{}, fmt.Errorf("put %s: %w", k, syscall.ECONNRESET)
+}
+
+func (d *itCutOffPuts) UploadPart(ctx context.Context, key, id string, n int, r io.Reader, size int64, sum string) (remote.Part, error) {
+	if n == d.lastPart {
+		select {
+		case <-d.allFailed:
+		case <-ctx.Done():
+			return remote.Part{}, ctx.Err()
+		}
+	}
+	// Spread over the failures, so that parts keep landing while they go on.
+	for range int(d.allPuts) / d.lastPart {
+		select {
+		case <-d.failures:
+		case <-d.allFailed:
+		case <-ctx.Done():
+			return remote.Part{}, ctx.Err()
+		}
+	}
+	return d.Store.UploadPart(ctx, key, id, n, r, size, sum)
+}
+
+// A part the destination takes shows that it answers: a large upload going
+// on while small files fail at the connection level for longer than the
+// window does not trip the breaker. The job ends partial (the small files
+// failed, each after its attempts), not failed for an unreachable remote,
+// and the large file is there.
+func TestBreakerCountsFinishedParts(t *testing.T) {
+	t.Parallel()
+	const small, attempts = 100, 4
+	src := itLocal(t, t.TempDir())
+	itPutAll(t, src, itSmallFiles(small))
+	big := itRandom(99, 30*4096)
+	itPut(t, src, "big.bin", big, itMtime)
+	m := mem.New()
+	m.SetPartSize(4096)
+	dst := &itCutOffPuts{Store: m, failures: make(chan struct{}, small*attempts), allPuts: small * attempts,
+		allFailed: make(chan struct{}), lastPart: len(big) / 4096}
+	e, db := itEngine(t)
+	e.Attempts = attempts
+	e.UnreachableAfter = 3 * time.Second
+	j := itRun(t, e, &Plan{Name: "p", Source: src, Dest: dst, Workers: 4})
+	itWantStatus(t, j, state.JobPartial)
+	if j.Meta[MetaUnreachable] != "" || strings.Contains(j.Error, "unreachable") {
+		t.Fatalf("job %q (meta %v): the breaker tripped while the destination took parts", j.Error, j.Meta)
+	}
+	if got := itRead(t, m, "big.bin"); !bytes.Equal(got, big) {
+		t.Errorf("big.bin: %d bytes at the destination, want the %d of the source", len(got), len(big))
+	}
+	if failed := len(itRecords(t, db, j, state.ListFailed)); failed != small {
+		t.Errorf("%d files failed, want the %d small ones", failed, small)
 	}
 }

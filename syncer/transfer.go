@@ -726,6 +726,12 @@ func (r *run) uploadParts(ctx context.Context, rp remote.ResumablePutter, src re
 		}
 		res := <-results
 		inflight--
+		if res.err == nil {
+			// A part the destination took: both sides answer, so a long
+			// upload keeps the breaker from tripping on other files'
+			// failures meanwhile.
+			r.brk.attempt(nil)
+		}
 		if res.err != nil {
 			if firstErr == nil {
 				firstErr = res.err
