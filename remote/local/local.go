@@ -417,7 +417,13 @@ func (s *Store) fillAndRename(ctx context.Context, f *os.File, tmp, key string, 
 	if err := ctx.Err(); err != nil {
 		return remote.ObjectInfo{}, fmt.Errorf("put %s: %w", key, err)
 	}
-	if err := s.root.Rename(tmp, key); err != nil {
+	// Into place without following a symlink: a parent directory swapped
+	// for one since the temporary file was made cannot carry the rename
+	// elsewhere (the temporary file is not there, or the walk refuses).
+	if err := renameNoFollow(s.root, tmp, key); err != nil {
+		if errors.Is(err, errSymlinkParent) {
+			return remote.ObjectInfo{}, fmt.Errorf("put %s: %w", key, err)
+		}
 		if fi, serr := s.root.Lstat(key); serr == nil && fi.IsDir() {
 			return remote.ObjectInfo{}, fmt.Errorf("put %s: a directory exists at this key", key)
 		}

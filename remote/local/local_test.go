@@ -700,3 +700,58 @@ func FuzzParseSHAXattr(f *testing.F) {
 		}
 	})
 }
+
+// A parent directory swapped back and forth with a symlink to the root
+// while Puts run under it never lets a Put land on the root's file of the
+// same name: the rename into place walks the parents without following
+// symlinks.
+func TestPutRacingParentSwap(t *testing.T) {
+	s := newStore(t)
+	dir := s.Dir()
+	put(t, s, "b.txt", "precious", remote.PutMeta{})
+	put(t, s, "a/keep", "x", remote.PutMeta{})
+	stop := make(chan struct{})
+	swapped := make(chan int)
+	go func() {
+		n := 0
+		defer func() { swapped <- n }()
+		a, aside := filepath.Join(dir, "a"), filepath.Join(dir, "a.real")
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if os.Rename(a, aside) != nil {
+				t.Error("move a aside failed")
+				return
+			}
+			// A Put may make a new a/ meanwhile; then a stays a directory
+			// for this round.
+			if os.Symlink(".", a) == nil {
+				n++
+			}
+			// Puts keep making a new a/ until the real one is back.
+			back := false
+			for range 1000 {
+				os.RemoveAll(a)
+				if os.Rename(aside, a) == nil {
+					back = true
+					break
+				}
+			}
+			if !back {
+				t.Error("put a back failed")
+				return
+			}
+		}
+	}()
+	for i := range 2000 {
+		s.Put(ctx(t), "a/b.txt", strings.NewReader(fmt.Sprint("new ", i)), -1, remote.PutMeta{})
+	}
+	close(stop)
+	t.Logf("%d swaps", <-swapped)
+	if b, err := os.ReadFile(filepath.Join(dir, "b.txt")); err != nil || string(b) != "precious" {
+		t.Fatalf("b.txt = %q, %v: a Put under a/ landed on it through the symlink", b, err)
+	}
+}

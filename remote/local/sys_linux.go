@@ -103,11 +103,27 @@ func etag(fi fs.FileInfo) string {
 }
 
 // removeNoFollow removes the file at key (relative to r) without following
-// a symlink on the way: each parent directory is opened from the root down
-// with O_NOFOLLOW, and the file is unlinked relative to the last one, so a
-// parent replaced by a symlink, even while this runs, fails with
-// errSymlinkParent instead of removing a file elsewhere.
+// a symlink on the way (see inDirNoFollow).
 func removeNoFollow(r *os.Root, key string) error {
+	return inDirNoFollow(r, path.Dir(key), func(dirFD int) error {
+		return unix.Unlinkat(dirFD, path.Base(key), 0)
+	})
+}
+
+// renameNoFollow renames the file from to to, two names in one directory
+// (relative to r), without following a symlink on the way to it.
+func renameNoFollow(r *os.Root, from, to string) error {
+	return inDirNoFollow(r, path.Dir(to), func(dirFD int) error {
+		return unix.Renameat(dirFD, path.Base(from), dirFD, path.Base(to))
+	})
+}
+
+// inDirNoFollow calls fn with a descriptor of the directory dir (relative
+// to r), reached without following a symlink: each directory on the way is
+// opened from the root down with O_NOFOLLOW, so a parent replaced by a
+// symlink, even while this runs, fails with errSymlinkParent instead of
+// leading fn to a directory elsewhere.
+func inDirNoFollow(r *os.Root, dir string, fn func(dirFD int) error) error {
 	root, err := r.Open(".")
 	if err != nil {
 		return err
@@ -120,7 +136,6 @@ func removeNoFollow(r *os.Root, key string) error {
 	var opErr error
 	cerr := rc.Control(func(rootFD uintptr) {
 		cur := int(rootFD)
-		dir := path.Dir(key)
 		if dir != "." {
 			walked := ""
 			for comp := range strings.SplitSeq(dir, "/") {
@@ -137,7 +152,7 @@ func removeNoFollow(r *os.Root, key string) error {
 			}
 			defer unix.Close(cur)
 		}
-		opErr = unix.Unlinkat(cur, path.Base(key), 0)
+		opErr = fn(cur)
 	})
 	if cerr != nil {
 		return cerr

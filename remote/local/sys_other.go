@@ -51,6 +51,24 @@ func etag(fi fs.FileInfo) string {
 // Without openat's O_NOFOLLOW this cannot exclude a parent replaced while
 // it runs.
 func removeNoFollow(r *os.Root, key string) error {
+	if err := noSymlinkParents(r, key); err != nil {
+		return err
+	}
+	return r.Remove(key)
+}
+
+// renameNoFollow renames from to to (two names in one directory) after the
+// same check as removeNoFollow.
+func renameNoFollow(r *os.Root, from, to string) error {
+	if err := noSymlinkParents(r, to); err != nil {
+		return err
+	}
+	return r.Rename(from, to)
+}
+
+// noSymlinkParents returns errSymlinkParent when a parent directory of key
+// is a symlink.
+func noSymlinkParents(r *os.Root, key string) error {
 	walked := ""
 	if dir := path.Dir(key); dir != "." {
 		for comp := range strings.SplitSeq(dir, "/") {
@@ -64,5 +82,5 @@ func removeNoFollow(r *os.Root, key string) error {
 			}
 		}
 	}
-	return r.Remove(key)
+	return nil
 }
