@@ -100,7 +100,11 @@ func dsSource(t *testing.T, rng *rand.Rand) *dsTree {
 			err = os.Symlink("nowhere/"+dsNames[rng.IntN(3)], p)
 		case 3: // a name that breaks the path rules, as a directory
 			bad := filepath.Join(filepath.Dir(p), `bad\`+filepath.Base(p))
-			if err = os.Mkdir(bad, 0o755); err == nil {
+			err = os.Mkdir(bad, 0o755)
+			if errors.Is(err, fs.ErrExist) {
+				continue // made by an earlier pick
+			}
+			if err == nil {
 				err = os.WriteFile(filepath.Join(bad, "f"), []byte("x"), 0o644)
 			}
 		case 4: // a symlink to a name at the root, which may be a file
