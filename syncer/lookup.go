@@ -102,8 +102,7 @@ func startCursor(ctx context.Context, s remote.Store) *listCursor {
 
 // startPresenceCursor is a cursor over what the store has, readable or
 // not, for deciding what it lacks: an entry the listing skipped counts as
-// present, and one that may be a directory (its key ends in "/", or it is
-// not a regular file) as present with everything under it (see present).
+// present, with everything under it (see present).
 // The store is walked with ListStat where it has it: presence needs no
 // checksums.
 func startPresenceCursor(ctx context.Context, s remote.Store) *listCursor {
