@@ -253,6 +253,14 @@ func FinishClaim(ctx context.Context, c *changelist.Claim, j *state.Job, log *sl
 		log.Info("changelist done", slog.String("list", c.Name()), slog.String("job", j.ID),
 			slog.String("to", where), slog.Any("err", err))
 		return true
+	case j != nil && j.Status == state.JobFailed && j.Meta[syncer.MetaUnreachable] != "":
+		// The list is fine; a remote stopped answering. Its changes would
+		// be lost with a rejection: it is tried again, as the job's
+		// remaining files are.
+		log.Warn("changelist job stopped, a remote is unreachable; the list will be tried again", slog.String("list", c.Name()),
+			slog.String("job", j.ID), slog.String("side", j.Meta[syncer.MetaUnreachable]))
+		_ = c.Release(ctx)
+		return false
 	case j != nil && j.Status == state.JobFailed:
 		where, err := c.Reject(ctx, fmt.Sprintf("job %s failed: %s", j.ID, j.Error))
 		log.Warn("changelist job failed; list rejected", slog.String("list", c.Name()), slog.String("job", j.ID),

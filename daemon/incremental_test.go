@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -132,5 +134,62 @@ func TestWatchBatchDeletedDirUnknownToIndex(t *testing.T) {
 	}
 	if len(q.next.changes.Deletes) != 0 || !slices.Equal(q.next.changes.Upserts, []string{"x.txt"}) {
 		t.Errorf("change set %+v, want only the upsert of x.txt", q.next.changes)
+	}
+}
+
+// A changelist whose job the breaker stopped (a remote unreachable) goes
+// back to the inbox to be taken again; one whose job failed for another
+// reason is rejected, as before.
+func TestFinishClaimKeepsListWhenRemoteUnreachable(t *testing.T) {
+	db, err := state.Open("", state.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dir := t.TempDir()
+	in, err := changelist.NewLocalInbox(dir, changelist.InboxOptions{Plan: "p", DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, list string
+		meta       map[string]string
+		wantAgain  bool
+	}{
+		{"unreachable", "a.csv", map[string]string{syncer.MetaUnreachable: "destination"}, true},
+		{"other failure", "b.csv", map[string]string{}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(dir, tt.list), []byte("path,op\n/x/"+tt.list+",upsert\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			old := time.Now().Add(-time.Hour)
+			if err := os.Chtimes(filepath.Join(dir, tt.list), old, old); err != nil {
+				t.Fatal(err)
+			}
+			c, err := in.Next(t.Context())
+			if err != nil || c == nil || c.Name() != tt.list {
+				t.Fatalf("Next = %v, %v; want %s", c, err, tt.list)
+			}
+			if _, err := c.Parse(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			j := &state.Job{ID: "j1", Status: state.JobFailed, Error: "boom", Meta: tt.meta}
+			FinishClaim(t.Context(), c, j, discard)
+			_, err = os.Stat(filepath.Join(dir, tt.list))
+			if again := err == nil; again != tt.wantAgain {
+				t.Errorf("list back in the inbox: %v (%v); want %v", again, err, tt.wantAgain)
+			}
+			if tt.wantAgain {
+				c, err := in.Next(t.Context())
+				if err != nil || c == nil || c.Name() != tt.list {
+					t.Fatalf("taken again: Next = %v, %v; want %s", c, err, tt.list)
+				}
+				if _, err := c.Parse(t.Context()); err != nil {
+					t.Errorf("parse the list taken again: %v (the ledger must not take it for a duplicate)", err)
+				}
+				FinishClaim(t.Context(), c, &state.Job{ID: "j2", Status: state.JobCompleted}, discard)
+			}
+		})
 	}
 }
