@@ -34,7 +34,7 @@ const unreachableBound = 2 * time.Minute
 func TestDaemonDestinationDiesMidJob(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	srv := stoppableMinIO(t)
+	srv := testenv.StoppableMinIO(t)
 	bucket := srv.NewBucket(t)
 	hook := newWebhook(t)
 

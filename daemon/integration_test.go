@@ -896,17 +896,6 @@ func testStopMidJob(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-// stoppableMinIO is a private MinIO server that the test may stop and
-// start again; the test is skipped with an external endpoint.
-func stoppableMinIO(t *testing.T) *testenv.S3Server {
-	t.Helper()
-	srv := testenv.MinIO(t)
-	if srv.External() {
-		t.Skip("the S3 endpoint is external (FERRY_TEST_S3_ENDPOINT): this test must stop and start it")
-	}
-	return srv
-}
-
 // minioRemoteTOML is a remote named minio on the server's bucket, with
 // its credential, and a webhook alert named hook to url.
 func minioRemoteTOML(srv *testenv.S3Server, bucket, url string) string {
@@ -935,7 +924,7 @@ url = %q
 func TestDaemonAlertsWhenRemoteStops(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	srv := stoppableMinIO(t)
+	srv := testenv.StoppableMinIO(t)
 	bucket := srv.NewBucket(t)
 	hook := newWebhook(t)
 

@@ -35,17 +35,6 @@ func itSmallFiles(n int) map[string][]byte {
 	return files
 }
 
-// itStoppableMinIO is a private MinIO server that the test may stop and
-// start again; the test is skipped with an external endpoint.
-func itStoppableMinIO(t *testing.T) *testenv.S3Server {
-	t.Helper()
-	srv := testenv.MinIO(t)
-	if srv.External() {
-		t.Skip("the S3 endpoint is external (FERRY_TEST_S3_ENDPOINT): this test must stop and start it")
-	}
-	return srv
-}
-
 // itStopMidJob runs a job of p, stops srv once the job has transferred
 // after files, and returns the job once it ended and how long after the
 // stop that was. The job is canceled (and the test fails) if it has not
@@ -140,7 +129,7 @@ func itWantRest(t *testing.T, db *state.DB, first, second *state.Job, src, dst r
 // within two minutes of the stop, the next run copies the rest.
 func TestIntegrationDestinationDiesMidJob(t *testing.T) {
 	t.Parallel()
-	srv := itStoppableMinIO(t)
+	srv := testenv.StoppableMinIO(t)
 	const n = 2000
 	files := itSmallFiles(n)
 	src := itLocal(t, t.TempDir())
@@ -167,7 +156,7 @@ func TestIntegrationDestinationDiesMidJob(t *testing.T) {
 // deletes of the plan do not run; the next run copies the rest and deletes.
 func TestIntegrationSourceDiesMidJob(t *testing.T) {
 	t.Parallel()
-	srv := itStoppableMinIO(t)
+	srv := testenv.StoppableMinIO(t)
 	const n = 1500
 	files := itSmallFiles(n)
 	src := itS3(t, srv, srv.NewBucket(t), "data/")

@@ -513,3 +513,15 @@ func emptyAndRemoveBucket(client *minio.Client, bucket string) error {
 	}
 	return client.RemoveBucket(ctx, bucket)
 }
+
+// StoppableMinIO is MinIO(t) for a test that stops and starts the server
+// (S3Server.Stop and Start): it skips the test when the endpoint is
+// external, which a test cannot stop.
+func StoppableMinIO(t testing.TB) *S3Server {
+	t.Helper()
+	srv := MinIO(t)
+	if srv.External() {
+		t.Skip("the S3 endpoint is external (FERRY_TEST_S3_ENDPOINT): this test must stop and start it")
+	}
+	return srv
+}
